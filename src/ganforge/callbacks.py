@@ -1,0 +1,237 @@
+"""Callbacks: all of a run's I/O. The Trainer calls them; they never change training state.
+
+Each callback has three hooks: ``on_fit_start(trainer, end_step)``, ``on_step_end(trainer,
+stats)`` and ``on_fit_end(trainer, error)`` (``error`` is the exception that stopped ``fit``,
+or None). Stats keys are lower-case and slash-separated (``loss/D``, ``time/step_ms``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .checkpoint import list_checkpoints, save_checkpoint
+from .errors import NonFiniteLossError
+from .images import sample_image, save_png
+from .sampling import generate
+
+
+class Callback:
+    def on_fit_start(self, trainer, end_step: int) -> None: ...
+    def on_step_end(self, trainer, stats: dict[str, float]) -> None: ...
+    def on_fit_end(self, trainer, error: BaseException | None) -> None: ...
+
+
+class _IntervalMean:
+    """Means of the stats over the steps since the last flush (GAN losses are noisy)."""
+
+    def __init__(self):
+        self.sums: dict[str, float] = {}
+        self.count = 0
+
+    def add(self, stats: dict[str, float]) -> None:
+        for k, v in stats.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        self.count += 1
+
+    def flush(self) -> dict[str, float]:
+        out = {k: v / self.count for k, v in self.sums.items()} if self.count else {}
+        self.sums, self.count = {}, 0
+        return out
+
+
+def _due(step: int, every: int) -> bool:
+    return every > 0 and step % every == 0
+
+
+class JSONLLogger(Callback):
+    """``metrics.jsonl``: one object per logged step, the means since the previous line.
+
+    On resume, lines past the checkpoint's step (written by the interrupted run after its last
+    checkpoint) are dropped first, so the file reads like one uninterrupted run.
+    """
+
+    def __init__(self, path: str | os.PathLike, every: int = 50):
+        self.path, self.every, self.acc = Path(path), every, _IntervalMean()
+
+    def on_fit_start(self, trainer, end_step):
+        self.acc = _IntervalMean()
+        if self.path.exists():
+            kept = [line for line in self.path.read_text().splitlines()
+                    if line.strip() and json.loads(line).get("step", 0) <= trainer.step_count]
+            self.path.write_text("".join(line + "\n" for line in kept))
+
+    def on_step_end(self, trainer, stats):
+        self.acc.add(stats)
+        if _due(trainer.step_count, self.every):
+            self._write(trainer)
+
+    def on_fit_end(self, trainer, error):
+        if self.acc.count:
+            self._write(trainer)
+
+    def _write(self, trainer):
+        row = {"step": trainer.step_count, "images_seen": trainer.images_seen,
+               **self.acc.flush()}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+class TensorBoardLogger(Callback):
+    """TensorBoard scalars (interval means) and sample grids (see :class:`SampleGrid`)."""
+
+    def __init__(self, log_dir: str | os.PathLike, every: int = 50):
+        from torch.utils.tensorboard import SummaryWriter  # slow import: only when used
+
+        self.writer = SummaryWriter(str(log_dir))
+        self.every, self.acc = every, _IntervalMean()
+
+    def on_step_end(self, trainer, stats):
+        self.acc.add(stats)
+        if _due(trainer.step_count, self.every):
+            self._write(trainer)
+
+    def on_fit_end(self, trainer, error):
+        if self.acc.count:
+            self._write(trainer)
+        self.writer.flush()
+
+    def _write(self, trainer):
+        for k, v in self.acc.flush().items():
+            self.writer.add_scalar(k, v, trainer.step_count)
+
+    def add_image(self, tag: str, image, step: int) -> None:
+        dataformats = "HWC" if image.ndim == 3 else "HW"
+        self.writer.add_image(tag, image, step, dataformats=dataformats)
+
+    def close(self):
+        self.writer.close()
+
+
+class SampleGrid(Callback):
+    """``samples/step_XXXXXXX.png`` from a fixed z every ``every`` steps and at the end.
+
+    The fixed z comes from its own seeded generator, so grids of a resumed run line up with
+    those of the uninterrupted run; G is run through :func:`generate`, which leaves its
+    buffers and the global RNG untouched.
+    """
+
+    def __init__(self, directory: str | os.PathLike, z: torch.Tensor, every: int = 500,
+                 reference: torch.Tensor | None = None, tensorboard: TensorBoardLogger | None = None,
+                 sample_net: Callable | None = None):
+        self.dir, self.z, self.every = Path(directory), z, every
+        self.reference, self.tb = reference, tensorboard
+        self.sample_net = sample_net or (lambda trainer: trainer.G)
+        self.last_step = -1
+
+    def on_fit_start(self, trainer, end_step):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if trainer.step_count == 0:
+            self._write(trainer)  # what G makes before training: the baseline to compare to
+
+    def on_step_end(self, trainer, stats):
+        if _due(trainer.step_count, self.every):
+            self._write(trainer)
+
+    def on_fit_end(self, trainer, error):
+        if error is None and self.last_step != trainer.step_count:
+            self._write(trainer)
+
+    def _write(self, trainer):
+        G = self.sample_net(trainer)
+        samples = generate(G, self.z.to(trainer.device), autocast=trainer.players.autocast)
+        image = sample_image(samples.cpu(), self.reference)
+        self.last_step = trainer.step_count
+        if image is None:
+            return
+        save_png(image, self.dir / f"step_{trainer.step_count:07d}.png")
+        if self.tb is not None:
+            self.tb.add_image("samples", image, trainer.step_count)
+
+
+class Checkpointer(Callback):
+    """Complete checkpoints every ``every`` steps and at the end of ``fit``, atomically.
+
+    After a failure (e.g. a non-finite loss) nothing is written: the last checkpoint stays the
+    last good state.
+    """
+
+    def __init__(self, directory: str | os.PathLike, every: int = 1000, keep: int = 3,
+                 extra: Callable[[], dict] | None = None):
+        self.dir, self.every, self.keep = Path(directory), every, keep
+        self.extra = extra or (lambda: {})
+        self.last_step = -1
+
+    def on_step_end(self, trainer, stats):
+        if _due(trainer.step_count, self.every):
+            self.save(trainer)
+
+    def on_fit_end(self, trainer, error):
+        if error is None and self.last_step != trainer.step_count:
+            self.save(trainer)
+
+    def save(self, trainer) -> Path:
+        for name, net in (("G", trainer.G), ("D", trainer.D)):
+            bad = [k for k, v in net.state_dict().items()
+                   if v.is_floating_point() and not torch.isfinite(v).all()]
+            if bad:  # a finite loss can still take a step to inf: never save such a state
+                last = self.latest()
+                raise NonFiniteLossError(f"{name}'s {bad[0]}", float("nan"), trainer.step_count,
+                                         kind="parameter", last=last)
+        state = {**trainer.state_dict(), **self.extra()}
+        self.last_step = trainer.step_count
+        return save_checkpoint(self.dir, trainer.step_count, state, self.keep)
+
+    def latest(self) -> Path | None:
+        found = list_checkpoints(self.dir)
+        return found[-1] if found else None
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3g}" if math.isfinite(v) else str(v)
+
+
+class Progress(Callback):
+    """A progress bar with step, losses, steps/s and ETA (tqdm) on a terminal; a plain line
+    every ``every`` steps when the output is not a terminal (CI logs)."""
+
+    KEYS = ("loss/D", "loss/G", "d_real", "d_fake")
+
+    def __init__(self, every: int = 50, stream=None, force_plain: bool = False):
+        self.every, self.stream = every, stream or sys.stderr
+        self.plain = force_plain or not getattr(self.stream, "isatty", lambda: False)()
+        self.bar, self.acc = None, _IntervalMean()
+
+    def on_fit_start(self, trainer, end_step):
+        self.end = end_step
+        if not self.plain:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=end_step, initial=trainer.step_count, unit="step",
+                            file=self.stream, dynamic_ncols=True)
+
+    def on_step_end(self, trainer, stats):
+        self.acc.add(stats)
+        if self.bar is not None:
+            self.bar.update(1)
+            if _due(trainer.step_count, max(1, self.every // 5)):
+                means = self.acc.flush()
+                self.bar.set_postfix({k.replace("loss/", ""): _fmt(means[k]) for k in self.KEYS
+                                      if k in means}, refresh=False)
+        elif _due(trainer.step_count, self.every):
+            means = self.acc.flush()
+            ms = means.get("time/step_ms", float("nan"))
+            eta = (self.end - trainer.step_count) * ms / 1000.0
+            parts = " ".join(f"{k}={_fmt(means[k])}" for k in self.KEYS if k in means)
+            print(f"step {trainer.step_count}/{self.end} {parts} "
+                  f"{1000.0 / ms:.1f} steps/s ETA {eta:.0f}s", file=self.stream, flush=True)
+
+    def on_fit_end(self, trainer, error):
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,146 @@
+"""The ``ganforge`` command line: train, plan, sample.
+
+User mistakes (:class:`UserError`) print one line, ``ganforge: error: ...``, and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import UserError
+
+USAGE_EXAMPLES = """examples:
+  ganforge train                                  DCGAN on Fashion-MNIST, a few minutes on a CPU
+  ganforge train data=ring8 model=mlp steps=2000  the 8-Gaussian ring
+  ganforge train --config my.yaml lr_D=1e-4       a YAML config plus overrides
+  ganforge train --resume runs/fashion-mnist-dcgan-nonsaturating steps=6000
+  ganforge plan loss=hinge d_steps=5              which optimizer and lr update which network
+  ganforge sample runs/fashion-mnist-dcgan-nonsaturating -n 64 -o grid.png
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="ganforge", description="Train GANs correctly.",
+                                 epilog=USAGE_EXAMPLES,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    tr = sub.add_parser("train", help="train a GAN (default: DCGAN on Fashion-MNIST)")
+    tr.add_argument("--config", help="YAML config file")
+    tr.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    tr.add_argument("--dry-run", action="store_true",
+                    help="build and check everything, print the config and plan, do not train")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tr.add_argument("overrides", nargs="*", metavar="key=value")
+
+    pl = sub.add_parser("plan", help="print the training plan of a config")
+    pl.add_argument("--config", help="YAML config file")
+    pl.add_argument("overrides", nargs="*", metavar="key=value")
+
+    sa = sub.add_parser("sample", help="write a grid of samples from a run's last checkpoint")
+    sa.add_argument("run_dir")
+    sa.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    sa.add_argument("-o", "--out", default="samples.png", help="output PNG (default samples.png)")
+    sa.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
+    return ap
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def cmd_train(args) -> int:
+    from .config import build_config, dump_yaml, read_yaml
+    from .run import attach_run_dir, build_run, default_run_dir, restore, resume_config
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        cfg = resume_config(run_dir, args.config, args.overrides)
+    else:
+        cfg = build_config(read_yaml(args.config) if args.config else None, args.overrides)
+        run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
+        if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
+            raise UserError(f"run_dir {run_dir} already holds a run: continue it with "
+                            f"`ganforge train --resume {run_dir}`, or choose another run_dir")
+        cfg.run_dir = str(run_dir)
+    run = build_run(cfg)
+    for note in run.notes:
+        _say(f"data: {note}")
+    if args.dry_run:
+        print(dump_yaml(cfg))
+        print(run.trainer.plan().format())
+        return 0
+    attach_run_dir(run, run_dir, progress=not args.no_progress)
+    if args.resume:
+        path = restore(run, run_dir)
+        _say(f"resumed from {path} at step {run.trainer.step_count}")
+    _say(run.trainer.plan().format())
+    remaining = cfg.steps - run.trainer.step_count
+    if remaining <= 0:
+        _say(f"the run is already at step {run.trainer.step_count} of {cfg.steps}: "
+             "raise steps= to train longer")
+        return 0
+    _say(f"run directory: {run_dir}")
+    try:
+        run.trainer.fit(run.batches, remaining)
+    except KeyboardInterrupt:
+        _say(f"\ninterrupted at step {run.trainer.step_count}; continue with "
+             f"`ganforge train --resume {run_dir}` (from the last checkpoint)")
+        return 130
+    except UserError as err:
+        raise UserError(f"{err} (run directory: {run_dir})") from None
+    _say(f"done: {run.trainer.step_count} steps; samples in {run_dir / 'samples'}, "
+         f"checkpoints in {run_dir / 'checkpoints'}")
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from .config import build_config, read_yaml
+    from .run import build_run
+
+    cfg = build_config(read_yaml(args.config) if args.config else None, args.overrides)
+    run = build_run(cfg)
+    print(run.trainer.plan().format())
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from .config import build_config, read_yaml
+    from .images import sample_image, save_png
+    from .run import build_run, fixed_z, restore
+    from .sampling import generate
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise UserError(f"{run_dir} is not a ganforge run directory (no config.yaml)")
+    if args.n < 1:
+        raise UserError(f"-n must be at least 1, got {args.n}")
+    cfg = build_config(read_yaml(run_dir / "config.yaml"))
+    cfg.seed = args.seed
+    run = build_run(cfg)
+    path = restore(run, run_dir)
+    samples = generate(run.trainer.G, fixed_z(cfg, run.trainer.players.z_shape, args.n)
+                       .to(run.trainer.device))
+    reference = run.batches.x[:2500] if run.dataset.kind == "points" else None
+    image = sample_image(samples.cpu(), reference)
+    if image is None:
+        raise UserError(f"samples of shape {tuple(samples.shape[1:])} cannot be drawn as an "
+                        "image (only images and 2-D points)")
+    save_png(image, args.out)
+    _say(f"wrote {args.n} samples from {path} to {args.out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"train": cmd_train, "plan": cmd_plan, "sample": cmd_sample}[args.command](args)
+    except UserError as err:
+        _say(f"ganforge: error: {err}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

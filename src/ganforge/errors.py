@@ -1,0 +1,33 @@
+"""The one error type for user mistakes.
+
+Anything a user can fix (a bad config value, data in the wrong range, a resume directory from
+another model) raises :class:`UserError` with a message that names the problem and the fix.
+The CLI prints the message on one line and exits with status 2, without a traceback.
+"""
+
+
+class UserError(Exception):
+    """A mistake the user can fix; ``str(err)`` says what is wrong and how to fix it."""
+
+
+class NonFiniteLossError(UserError):
+    """A loss (or, at checkpoint time, a parameter) became NaN or inf.
+
+    A non-finite loss is caught before its optimizer step; a checkpoint is never written from
+    non-finite parameters. Either way the last checkpoint on disk is a good one.
+    """
+
+    def __init__(self, name: str, value: float, step: int | None = None, kind: str = "loss",
+                 last=None):
+        self.name, self.value, self.step, self.kind, self.last = name, value, step, kind, last
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        at = f" at step {self.step}" if self.step is not None else ""
+        what = ("training stopped before the optimizer step" if self.kind == "loss" else
+                "no checkpoint was written from it")
+        last = f" ({self.last})" if self.last else ""
+        return (
+            f"{self.name} became {self.value}{at}; {what}, so the last checkpoint{last} is "
+            "intact. Try a lower learning rate (lr_G=, lr_D=), another loss, or precision=fp32."
+        )

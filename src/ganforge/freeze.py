@@ -1,0 +1,33 @@
+"""The "only this player gets gradients" context.
+
+While G learns, D is frozen: its parameters do not require grad, so autograd computes no
+gradient for them (it still back-propagates *through* D to G's output). This is what a Keras
+user gets wrong with ``D.trainable = False`` between compiles (seed 000): here the freeze is a
+``with`` block, in force exactly while the block runs, and the flags each parameter had before
+are restored afterwards, also when the block raises.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+
+
+@contextmanager
+def frozen(*modules: torch.nn.Module) -> Iterator[None]:
+    """Turn off ``requires_grad`` on every parameter of ``modules``; restore on exit."""
+    params = [p for m in modules for p in m.parameters()]
+    saved = [p.requires_grad for p in params]
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, flag in zip(params, saved):
+            p.requires_grad_(flag)
+
+
+# The name a reader looks for first.
+freeze = frozen

@@ -1,0 +1,151 @@
+"""Sample pictures as uint8 arrays, and atomic PNG writes. Pure numpy + Pillow (no matplotlib).
+
+``sample_image`` picks the picture for a batch of samples: a grid for images (N, C, H, W),
+a scatter plot for 2-D points (N, 2), nothing for other shapes.
+"""
+
+import math
+import os
+import uuid
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from ganforge.errors import UserError
+
+# Padding is white: MNIST-like data is mostly black (-1), so black padding would merge cells.
+_PAD_VALUE = 255
+_WHITE, _AXIS = (255, 255, 255), (200, 200, 200)
+_REFERENCE_DOT, _SAMPLE_DOT = (190, 190, 190), (214, 39, 40)
+
+
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    """Values in [-1, 1] -> uint8 in [0, 255]: -1 -> 0, 1 -> 255, out-of-range values clamped."""
+    x = x.detach().to("cpu", torch.float32).clamp(-1.0, 1.0)
+    return ((x + 1.0) * 127.5).round().to(torch.uint8).numpy()
+
+
+def make_grid(x: torch.Tensor, nrow: int | None = None, padding: int = 2) -> np.ndarray:
+    """Tile images x (N, C, H, W) with values in [-1, 1] into one uint8 picture.
+
+    ``nrow`` images per row (default ceil(sqrt(N))); ``padding`` white pixels around every cell,
+    so the picture is (rows * (H + padding) + padding, nrow * (W + padding) + padding). Returns
+    (H', W') for C == 1 and (H', W', 3) for C == 3. Empty trailing cells are white.
+    """
+    if x.dim() != 4 or x.shape[1] not in (1, 3) or x.shape[0] == 0:
+        raise UserError(f"make_grid needs a non-empty batch of 1- or 3-channel images "
+                        f"(N, C, H, W); got shape {tuple(x.shape)}")
+    if padding < 0:
+        raise UserError(f"padding={padding} must be >= 0")
+    n, c, h, w = x.shape
+    ncol = nrow if nrow is not None else math.ceil(math.sqrt(n))
+    if ncol < 1:
+        raise UserError(f"nrow={nrow} must be >= 1")
+    rows = math.ceil(n / ncol)
+    images = _to_uint8(x).transpose(0, 2, 3, 1)  # (N, H, W, C)
+    grid = np.full((rows * (h + padding) + padding, ncol * (w + padding) + padding, c),
+                   _PAD_VALUE, dtype=np.uint8)
+    for i in range(n):
+        top = padding + (i // ncol) * (h + padding)
+        left = padding + (i % ncol) * (w + padding)
+        grid[top:top + h, left:left + w] = images[i]
+    return grid[:, :, 0] if c == 1 else grid
+
+
+def _auto_bounds(sets: list[np.ndarray]) -> tuple[float, float, float, float]:
+    """Square bounds (xmin, xmax, ymin, ymax) around all finite points, with a 10 % margin.
+
+    Square, so equal distances look equal on both axes (a ring stays a ring).
+    """
+    pts = np.concatenate(sets) if sets else np.zeros((0, 2))
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    if len(pts) == 0:
+        return (-1.0, 1.0, -1.0, 1.0)
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    center = (lo + hi) / 2
+    half = max(float((hi - lo).max()) / 2 * 1.1, 1e-3)
+    return (center[0] - half, center[0] + half, center[1] - half, center[1] + half)
+
+
+def scatter_image(points: torch.Tensor, reference: torch.Tensor | None = None, size: int = 512,
+                  bounds: tuple[float, float, float, float] | None = None) -> np.ndarray:
+    """Draw 2-D points (N, 2) as dots on a white (size, size, 3) uint8 canvas.
+
+    ``reference`` points (M, 2), e.g. real data, go underneath in light grey; ``points`` on top
+    in red. ``bounds`` = (xmin, xmax, ymin, ymax); by default square bounds around both sets.
+    y grows upwards. Grey axis lines mark x = 0 and y = 0 when they are in view. Non-finite
+    points (a diverged G) are skipped.
+    """
+    sets = [t.detach().to("cpu", torch.float64).numpy() for t in (reference, points)
+            if t is not None]
+    for arr in sets:
+        if arr.ndim != 2 or arr.shape[1] != 2:
+            raise UserError(f"scatter_image needs 2-D points of shape (N, 2); got {arr.shape}")
+    xmin, xmax, ymin, ymax = bounds if bounds is not None else _auto_bounds(sets)
+    if not (xmax > xmin and ymax > ymin):
+        raise UserError(f"bounds={bounds} must be (xmin, xmax, ymin, ymax) with xmin < xmax "
+                        "and ymin < ymax")
+
+    def to_pixels(pts: np.ndarray) -> np.ndarray:
+        px = (pts[:, 0] - xmin) / (xmax - xmin) * (size - 1)
+        py = (ymax - pts[:, 1]) / (ymax - ymin) * (size - 1)
+        return np.stack([px, py], axis=1)
+
+    canvas = Image.new("RGB", (size, size), _WHITE)
+    draw = ImageDraw.Draw(canvas)
+    axes = to_pixels(np.array([[0.0, 0.0]]))[0]
+    if 0 <= axes[0] <= size - 1:
+        draw.line([(axes[0], 0), (axes[0], size - 1)], fill=_AXIS)
+    if 0 <= axes[1] <= size - 1:
+        draw.line([(0, axes[1]), (size - 1, axes[1])], fill=_AXIS)
+    radius = max(1.0, size / 256)
+    colours = [_REFERENCE_DOT, _SAMPLE_DOT] if reference is not None else [_SAMPLE_DOT]
+    for arr, colour in zip(sets, colours):
+        pix = to_pixels(arr)
+        # Keep only dots on the canvas; far-away or NaN coordinates are not drawable.
+        keep = np.isfinite(pix).all(axis=1) & (pix >= -radius).all(axis=1) & (
+            pix <= size - 1 + radius).all(axis=1)
+        for x, y in pix[keep]:
+            draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=colour)
+    return np.asarray(canvas, dtype=np.uint8).copy()
+
+
+def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
+    """Write a uint8 (H, W) or (H, W, 3) array to ``path`` as PNG, atomically.
+
+    The PNG goes to a temporary file in the same directory, then ``os.replace`` moves it into
+    place, so a reader (e.g. TensorBoard or a browser refreshing) never sees half a file.
+    """
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise UserError(f"save_png needs a uint8 array of shape (H, W) or (H, W, 3); got "
+                        f"{image.dtype} {image.shape}: convert with make_grid or scatter_image")
+    path = os.fspath(path)
+    # A name made here rather than by tempfile.mkstemp: mkstemp creates files with mode 0600,
+    # which os.replace would carry over to the final PNG.
+    tmp = os.path.join(os.path.dirname(path) or ".",
+                       f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    try:
+        Image.fromarray(image).save(tmp, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def sample_image(samples: torch.Tensor, reference: torch.Tensor | None = None
+                 ) -> np.ndarray | None:
+    """The picture for a batch of samples, or None when there is nothing sensible to draw.
+
+    (N, C, H, W) with C in {1, 3} -> ``make_grid`` (``reference`` unused);
+    (N, 2) -> ``scatter_image`` with ``reference`` underneath; any other shape -> None.
+    """
+    if samples.dim() == 4 and samples.shape[1] in (1, 3) and samples.shape[0] > 0:
+        return make_grid(samples)
+    if samples.dim() == 2 and samples.shape[1] == 2:
+        if reference is not None and (reference.dim() != 2 or reference.shape[1] != 2):
+            reference = None  # real data of another shape cannot share the plot
+        return scatter_image(samples, reference)
+    return None

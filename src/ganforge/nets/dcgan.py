@@ -1,0 +1,122 @@
+"""DCGAN reference G and D (Radford et al. 2016) for 28x28, 32x32 and 64x64 images.
+
+G: z -> project to a small map -> ConvTranspose2d(4, stride 2, pad 1) up-blocks with
+BatchNorm2d + ReLU, channels halving -> ConvTranspose2d to ``channels`` -> tanh.
+D mirrors it with Conv2d(4, stride 2, pad 1) down-blocks and LeakyReLU(0.2), then one conv
+over the whole remaining map. With width=64: size 28 is the "DCGAN-28" (G 100 -> 7x7x128 ->
+14x14x64 -> 28x28xC); size 64 is the pytorch/examples DCGAN (512, 256, 128, 64 channels).
+
+Forward only: losses, penalties and update rules live elsewhere.
+"""
+
+import torch
+from torch import nn
+
+from ganforge.errors import UserError
+from ganforge.nets.init import dcgan_init_
+
+# image_size -> (side of the smallest map, number of stride-2 blocks between it and the
+# layer that touches the image). Each block doubles (G) or halves (D) the side.
+_LAYOUT = {28: (7, 1), 32: (4, 2), 64: (4, 3)}
+SUPPORTED_SIZES = tuple(_LAYOUT)
+
+
+def _layout(image_size: int) -> tuple[int, int]:
+    if image_size not in _LAYOUT:
+        raise UserError(
+            f"image_size={image_size} has no DCGAN layout; supported sizes are "
+            f"{', '.join(map(str, SUPPORTED_SIZES))}: resize the images or use model=mlp"
+        )
+    return _LAYOUT[image_size]
+
+
+def _check_sizes(**sizes: int) -> None:
+    for name, value in sizes.items():
+        if not isinstance(value, int) or value < 1:
+            raise UserError(f"{name}={value!r} must be a positive integer")
+
+
+class DCGANGenerator(nn.Module):
+    """z (N, z_dim) -> images (N, channels, image_size, image_size) in [-1, 1].
+
+    All normalisation is BatchNorm2d over feature maps (never BatchNorm1d over a flat
+    projection), so a batch of 1 still works in train mode: each map has many positions.
+    """
+
+    def __init__(self, z_dim: int = 100, channels: int = 1, image_size: int = 28,
+                 width: int = 64):
+        super().__init__()
+        _check_sizes(z_dim=z_dim, channels=channels, width=width)
+        side, blocks = _layout(image_size)
+        self.z_dim, self.channels, self.image_size = z_dim, channels, image_size
+        ch = width * 2 ** blocks
+        # Convs followed by BatchNorm have no bias: the BN mean subtraction would cancel it.
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(z_dim, ch, side, 1, 0, bias=False),  # (z_dim, 1, 1) -> (ch, side, side)
+            nn.BatchNorm2d(ch),
+            nn.ReLU(),
+        ]
+        for _ in range(blocks):
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(ch // 2), nn.ReLU()]
+            ch //= 2
+        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        dcgan_init_(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """z (N, z_dim) -> (N, channels, image_size, image_size)."""
+        return self.net(z.view(z.shape[0], self.z_dim, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    """Images (N, channels, image_size, image_size) -> logits (N,), raw scores (no sigmoid).
+
+    ``batchnorm=True`` adds BatchNorm2d after every conv but the first (the paper leaves the
+    input layer unnormalised); ``dropout > 0`` adds Dropout after every activation. Both are
+    the usual remedies for a discriminator that overpowers G. ``features`` returns the
+    flattened map before the final conv (N, F); ``head`` unflattens it and applies that conv,
+    and ``forward`` goes through both, so ``forward(x) == head(features(x)).flatten()``.
+    """
+
+    def __init__(self, channels: int = 1, image_size: int = 28, width: int = 64,
+                 batchnorm: bool = False, dropout: float = 0.0):
+        super().__init__()
+        _check_sizes(channels=channels, width=width)
+        if not 0.0 <= dropout < 1.0:
+            raise UserError(f"dropout={dropout} must be in [0, 1); 0 turns dropout off")
+        side, blocks = _layout(image_size)
+        self.channels, self.image_size = channels, image_size
+        layers: list[nn.Module] = []
+        ch_in, ch = channels, width
+        for i in range(blocks + 1):
+            norm = batchnorm and i > 0
+            layers.append(nn.Conv2d(ch_in, ch, 4, 2, 1, bias=not norm))
+            if norm:
+                layers.append(nn.BatchNorm2d(ch))
+            layers.append(nn.LeakyReLU(0.2))
+            if dropout > 0:
+                # Element-wise Dropout, not Dropout2d: the remedy is the classic per-activation
+                # noise; zeroing whole channels is a much coarser change to D.
+                layers.append(nn.Dropout(dropout))
+            ch_in, ch = ch, ch * 2
+        self.body = nn.Sequential(*layers, nn.Flatten())
+        self.feature_dim = ch_in * side * side
+        # A conv whose kernel covers the whole map: one score per image, as in the paper.
+        self.head = nn.Sequential(nn.Unflatten(1, (ch_in, side, side)),
+                                  nn.Conv2d(ch_in, 1, side, 1, 0))
+        dcgan_init_(self)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, channels, image_size, image_size) -> (N, feature_dim)."""
+        if x.dim() != 4 or tuple(x.shape[1:]) != (self.channels, self.image_size, self.image_size):
+            raise UserError(
+                f"DCGANDiscriminator was built for images of shape "
+                f"({self.channels}, {self.image_size}, {self.image_size}); got a batch of shape "
+                f"{tuple(x.shape)}: build it with the data's channels and image_size"
+            )
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x -> logits (N,)."""
+        return self.head(self.features(x)).flatten()

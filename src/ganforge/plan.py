@@ -1,0 +1,142 @@
+"""The training plan: for each phase, the loss, which parameters get gradients, and which
+optimizer with which learning rate updates them.
+
+It answers seed 000 ("which learning rate does my generator get?") from the live objects, not
+from the config text: the parameters that get gradients are read off ``requires_grad`` inside
+the phase's own freeze context, and the optimizer description is read off the optimizer's
+``param_groups`` and compared with the parameters it holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .players import Players
+
+
+@dataclass(frozen=True)
+class PhasePlan:
+    name: str
+    repeat: int
+    loss: str
+    trains: str                 # "D: 8 tensors, 138,817 parameters"
+    grads_in_frozen: int        # parameters of the frozen network that require grad (must be 0)
+    frozen: str
+    optimizer: str              # "opt_D = Adam(lr=0.0002, betas=(0.5, 0.999))"
+    optimizer_covers: str       # "exactly D's 8 trainable tensors"
+    note: str
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    schedule: str
+    phases: tuple[PhasePlan, ...]
+    lr_schedules: dict[str, str]
+    precision: str
+    device: str
+
+    def format(self) -> str:
+        lines = [f"Training plan ({self.schedule}; device {self.device}, precision "
+                 f"{self.precision})"]
+        for ph in self.phases:
+            lines += [
+                f"  phase {ph.name}  x{ph.repeat} per iteration",
+                f"    loss:      {ph.loss}",
+                f"    gradients: {ph.trains}",
+                f"    frozen:    {ph.frozen}",
+                f"    updated by {ph.optimizer}, {ph.optimizer_covers}",
+            ]
+            if ph.note:
+                lines.append(f"    note:      {ph.note}")
+        lines.append("  lr schedules: " + ", ".join(f"{k}: {v}" for k, v in
+                                                    self.lr_schedules.items()))
+        lines.append("  No other optimizer exists: G's parameters are stepped only by opt_G, "
+                     "D's only by opt_D.")
+        return "\n".join(lines)
+
+
+def _count(params: list[torch.Tensor]) -> str:
+    return f"{len(params)} tensors, {sum(p.numel() for p in params):,} parameters"
+
+
+def describe_optimizer(opt: torch.optim.Optimizer) -> str:
+    """``Adam(lr=0.0002, betas=(0.5, 0.999))``: the class and the live hyper-parameters that
+    decide the step size, per parameter group when the groups differ."""
+    keys = ("lr", "betas", "momentum", "alpha", "weight_decay", "eps")
+    groups = []
+    for g in opt.param_groups:
+        parts = []
+        for k in keys:
+            if k not in g or (k in ("momentum", "weight_decay") and not g[k]):
+                continue
+            v = g[k]
+            if isinstance(v, tuple):
+                v = tuple(float(x) for x in v)
+            parts.append(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}")
+        groups.append(", ".join(parts))
+    unique = list(dict.fromkeys(groups))
+    inner = unique[0] if len(unique) == 1 else " | ".join(f"group {i}: {s}" for i, s in
+                                                           enumerate(groups))
+    return f"{type(opt).__name__}({inner})"
+
+
+def describe_scheduler(sched) -> str:
+    if sched is None:
+        return "constant"
+    extra = {k: v for k, v in vars(sched).items()
+             if k in ("step_size", "gamma", "T_max", "total_iters", "start_factor",
+                      "end_factor", "milestones") and v is not None}
+    inner = ", ".join(f"{k}={v}" for k, v in extra.items())
+    return f"{type(sched).__name__}({inner})"
+
+
+def _opt_name(p: Players, opt: torch.optim.Optimizer) -> str:
+    return "opt_G" if opt is p.opt_G else "opt_D" if opt is p.opt_D else "an optimizer"
+
+
+def _net_name(p: Players, module: nn.Module) -> str:
+    return "G" if module is p.G else "D" if module is p.D else type(module).__name__
+
+
+def training_plan(strategy, p: Players, schedulers: dict | None = None) -> TrainingPlan:
+    """Read the plan off ``strategy.phases(p)`` and the live networks and optimizers."""
+    phases = []
+    for ph in strategy.phases(p):
+        with ph.context():
+            trains = [t for t in ph.trains.parameters() if t.requires_grad]
+            leaked = [t for t in ph.frozen.parameters() if t.requires_grad]
+        in_opt = {id(t) for g in ph.opt.param_groups for t in g["params"]}
+        trains_ids = {id(t) for t in trains}
+        net = _net_name(p, ph.trains)
+        if in_opt == trains_ids:
+            covers = f"which holds exactly {net}'s {len(trains)} trainable tensors"
+        else:
+            problems = []
+            if trains_ids - in_opt:
+                problems.append(f"{len(trains_ids - in_opt)} trainable tensors of {net} are "
+                                "in no optimizer and never change")
+            if in_opt - trains_ids:
+                problems.append(f"it holds {len(in_opt - trains_ids)} tensors that are not "
+                                f"trainable parameters of {net}")
+            covers = "BUT " + " and ".join(problems)
+        frozen_net = _net_name(p, ph.frozen)
+        idle_opt = _opt_name(p, p.opt_G if ph.frozen is p.G else p.opt_D)
+        all_frozen = _count(list(ph.frozen.parameters()))
+        phases.append(PhasePlan(
+            name=ph.name, repeat=ph.repeat, loss=ph.loss_formula,
+            trains=f"{net}: {_count(trains)}", grads_in_frozen=len(leaked),
+            frozen=(f"{frozen_net}: {len(leaked)} tensors STILL require grad" if leaked else
+                    f"{frozen_net} (requires_grad off for all {all_frozen}; no gradient "
+                    f"computed, {idle_opt} does not step)"),
+            optimizer=f"{_opt_name(p, ph.opt)} = {describe_optimizer(ph.opt)}",
+            optimizer_covers=covers, note=ph.note,
+        ))
+    schedulers = schedulers or {}
+    return TrainingPlan(
+        schedule=strategy.name, phases=tuple(phases),
+        lr_schedules={k: describe_scheduler(schedulers.get(k)) for k in ("G", "D")},
+        precision=p.precision, device=str(p.device),
+    )

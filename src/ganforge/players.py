@@ -1,0 +1,109 @@
+"""The two players and what an update needs to know about them.
+
+:class:`Players` bundles G, D, their optimizers, the loss, the latent sampler and the precision
+context. It holds no training logic: update strategies (``steps.py``) read it and step it.
+There is exactly one optimizer per network and no combined optimizer; :func:`check_optimizer`
+proves at construction that ``opt_G`` holds exactly G's trainable parameters and ``opt_D``
+exactly D's (seed 000: a third, combined optimizer is how users lose track of which learning
+rate updates which network).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .errors import UserError
+from .losses import Loss
+
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass
+class Players:
+    """G, D, one optimizer each, the loss, and how to draw z and run forward passes."""
+
+    G: nn.Module
+    D: nn.Module
+    opt_G: torch.optim.Optimizer
+    opt_D: torch.optim.Optimizer
+    loss: Loss
+    z_shape: tuple[int, ...]
+    device: torch.device
+    precision: str = "fp32"
+    z_generator: torch.Generator = field(default_factory=torch.Generator)
+    z_dtype: torch.dtype = torch.float32
+
+    def sample_z(self, n: int) -> torch.Tensor:
+        """(n, *z_shape) standard normal latents from this run's own generator (not the global
+        RNG, so sampling z is reproducible and checkpointed independently of dropout etc.)."""
+        z = torch.randn((n, *self.z_shape), generator=self.z_generator,
+                        device=self.z_generator.device)
+        return z.to(self.device, self.z_dtype, non_blocking=True)
+
+    def autocast(self):
+        """Forward-pass context: bf16 autocast with float32 master weights, or nothing."""
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+
+def check_optimizer(opt: torch.optim.Optimizer, own: nn.Module, own_name: str,
+                    other: nn.Module, other_name: str) -> None:
+    """Raise UserError unless ``opt`` holds exactly ``own``'s trainable parameters."""
+    in_opt = {id(p) for group in opt.param_groups for p in group["params"]}
+    other_ids = {id(p) for p in other.parameters()}
+    own_trainable = {id(p): n for n, p in own.named_parameters() if p.requires_grad}
+    opt_name = f"opt_{own_name}"
+    stolen = in_opt & other_ids
+    if stolen:
+        raise UserError(
+            f"{opt_name} holds {len(stolen)} parameter tensor(s) of {other_name}: each network "
+            f"needs its own optimizer; build {opt_name} from {own_name}.parameters() only"
+        )
+    missing = [n for i, n in own_trainable.items() if i not in in_opt]
+    if missing:
+        raise UserError(
+            f"{opt_name} does not update {len(missing)} trainable tensor(s) of {own_name} "
+            f"(first: {missing[0]}); build {opt_name} from {own_name}.parameters(), or set "
+            "requires_grad=False on parameters you mean to keep fixed"
+        )
+    foreign = in_opt - set(own_trainable) - {id(p) for p in own.parameters()}
+    if foreign:
+        raise UserError(
+            f"{opt_name} holds {len(foreign)} tensor(s) that are not parameters of {own_name}; "
+            f"build {opt_name} from {own_name}.parameters() only"
+        )
+
+
+def infer_z_shape(G: nn.Module, z_dim: int | tuple[int, ...] | None) -> tuple[int, ...]:
+    """The latent shape: ``z_dim`` if given, else ``G.z_dim`` (the reference nets have it)."""
+    if z_dim is None:
+        z_dim = getattr(G, "z_dim", None)
+    if z_dim is None:
+        raise UserError(
+            "cannot tell the latent size of G: pass z_dim=... to the Trainer, or give your "
+            "generator an attribute `z_dim`"
+        )
+    return (int(z_dim),) if isinstance(z_dim, int) else tuple(int(d) for d in z_dim)
+
+
+def param_dtype(module: nn.Module) -> torch.dtype:
+    """The floating dtype of a module's parameters (z is drawn in it), float32 by default."""
+    for p in module.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``auto``/None -> CUDA when present, else CPU."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError as err:
+        raise UserError(f"device={device!r} is not a device: use auto, cpu or cuda ({err})")

@@ -1,0 +1,62 @@
+"""Checks before the first step: do G, D and the data fit together?
+
+A dry run of G and D on a probe batch finds a shape mismatch before training and names both
+shapes; the range check (``data/range_check.py``) finds data scaled differently from G's
+output (seed 004). The probe uses its own z generator and runs the networks inside
+:func:`untouched`, so a run with the checks is bitwise the same as one without.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .data.range_check import check_data_range, generator_output_range
+from .errors import UserError
+from .players import Players
+from .sampling import untouched
+
+PROBE = 4
+
+
+def _probe_z(p: Players) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(0)
+    return torch.randn((PROBE, *p.z_shape), generator=gen).to(p.device)
+
+
+def check_shapes(p: Players, real: torch.Tensor) -> None:
+    """G's output must have the real samples' shape, and D must accept both."""
+    z = _probe_z(p)
+    with untouched(p.G), untouched(p.D), torch.no_grad(), p.autocast():
+        try:
+            fake = p.G(z)
+        except Exception as err:
+            raise UserError(f"G fails on z of shape {tuple(z.shape)}: {err}. Check z_dim "
+                            "(model.z_dim) against your generator's input") from None
+        fake_shape, real_shape = tuple(fake.shape[1:]), tuple(real.shape[1:])
+        if fake_shape != real_shape:
+            raise UserError(
+                f"G outputs samples of shape {fake_shape} but the real samples have shape "
+                f"{real_shape}: make G produce {real_shape} (for images: channels, height, width)")
+        try:
+            logits = p.D(real[:PROBE].to(p.device))
+        except Exception as err:
+            raise UserError(f"D fails on samples of shape {real_shape} (G's output and the "
+                            f"data's): {err}") from None
+        if logits.shape[0] != min(PROBE, real.shape[0]) or logits[0].numel() != 1:
+            raise UserError(
+                f"D must return one logit per sample, shape (N,) or (N, 1); it returned "
+                f"{tuple(logits.shape)} for {min(PROBE, real.shape[0])} samples")
+
+
+def check_data(p: Players, x: torch.Tensor, scale: str = "check") -> tuple[torch.Tensor, list[str]]:
+    """Run both checks on the in-memory data ``x``; returns (possibly rescaled x, notes)."""
+    if x.numel() == 0:
+        raise UserError("the data set is empty: point data= at a folder or file with samples")
+    check_shapes(p, x[:PROBE])
+    notes = []
+    if scale != "off":
+        g_range = generator_output_range(p.G, _probe_z(p))
+        x, note = check_data_range(x, g_range, scale)
+        if note:
+            notes.append(note)
+    return x, notes

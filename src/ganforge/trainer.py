@@ -1,0 +1,232 @@
+"""The Trainer: orchestration only.
+
+Per iteration: next real batch(es) -> the update strategy (which alone calls backward and
+steps optimizers) -> LR schedulers -> callbacks (which alone do I/O). The Trainer owns the
+counters and the run's RNG streams, and can put all of it into a checkpoint and take it back.
+
+    trainer = ganforge.Trainer(G, D, opt_G=opt_G, opt_D=opt_D, loss="hinge")
+    stats = trainer.step(real)            # one iteration, returns floats
+    trainer.fit(data, steps=1000)         # data: a tensor of samples, Batches, or a DataLoader
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterable, Sequence
+
+import torch
+from torch import nn
+
+from .data.batches import Batches
+from .errors import NonFiniteLossError, UserError
+from .losses import Loss, get_loss, nearest
+from .plan import TrainingPlan, training_plan
+from .players import (PRECISIONS, Players, check_optimizer, infer_z_shape, param_dtype,
+                      resolve_device)
+from .steps import Alternating, real_feeder
+
+SCHEDULES = {"alternating": Alternating}
+
+
+def make_schedule(schedule, d_steps: int = 1, g_steps: int = 1):
+    """A strategy object from a name in ``SCHEDULES``; an object with ``step`` passes through."""
+    if not isinstance(schedule, str):
+        return schedule
+    if schedule not in SCHEDULES:
+        raise UserError(f"unknown schedule {schedule!r}{nearest(schedule, SCHEDULES)}; "
+                        f"choose one of: {', '.join(SCHEDULES)}")
+    return SCHEDULES[schedule](d_steps=d_steps, g_steps=g_steps)
+
+
+def default_optimizer(module: nn.Module, lr: float) -> torch.optim.Optimizer:
+    """Adam(lr, betas=(0.5, 0.999)): the DCGAN setting (Radford et al. 2016)."""
+    return torch.optim.Adam(module.parameters(), lr=lr, betas=(0.5, 0.999))
+
+
+class Trainer:
+    """Trains G against D with one optimizer per network.
+
+    Args:
+        G, D: any modules; D maps a batch to logits of shape (N,) or (N, 1).
+        opt_G, opt_D: their optimizers (default Adam(lr_G / lr_D, betas=(0.5, 0.999))).
+            ``opt_G`` must hold exactly G's trainable parameters, ``opt_D`` exactly D's.
+        loss: a name from ``ganforge.losses.LOSSES`` or a ``Loss``.
+        schedule: ``"alternating"`` or a strategy object; ``d_steps``/``g_steps`` set the
+            number of D updates per G update and the reverse.
+        sched_G, sched_D: optional ``torch.optim.lr_scheduler`` objects, stepped once per
+            iteration.
+        z_dim: latent size (default ``G.z_dim``).
+        precision: ``"fp32"`` or ``"bf16"`` (autocast; master weights stay float32).
+        device: ``"auto"`` (CUDA when present, else CPU), or any torch device.
+        seed: seeds the global RNG and the latent generator; same seed, same CPU run, bit for
+            bit.
+        batch_size: batch size used by ``fit`` when given a tensor of samples.
+        callbacks: objects with ``on_fit_start/on_step_end/on_fit_end`` (see callbacks.py).
+    """
+
+    def __init__(self, G: nn.Module, D: nn.Module, opt_G=None, opt_D=None,
+                 loss: str | Loss = "nonsaturating", schedule="alternating", *,
+                 d_steps: int = 1, g_steps: int = 1, lr_G: float = 2e-4, lr_D: float = 2e-4,
+                 sched_G=None, sched_D=None, z_dim=None, precision: str = "fp32",
+                 device="auto", seed: int | None = None, batch_size: int = 64,
+                 callbacks: Sequence = ()):
+        if precision not in PRECISIONS:
+            raise UserError(f"precision must be one of {PRECISIONS}, got {precision!r}"
+                            f"{nearest(precision, PRECISIONS)}")
+        self.device = resolve_device(device)
+        G.to(self.device)
+        D.to(self.device)
+        opt_G = opt_G if opt_G is not None else default_optimizer(G, lr_G)
+        opt_D = opt_D if opt_D is not None else default_optimizer(D, lr_D)
+        check_optimizer(opt_G, G, "G", D, "D")
+        check_optimizer(opt_D, D, "D", G, "G")
+        z_gen = torch.Generator(device=self.device if self.device.type == "cuda" else "cpu")
+        self.seed = seed
+        if seed is not None:
+            torch.manual_seed(seed)
+            z_gen.manual_seed(seed)
+        else:
+            z_gen.seed()
+        self.players = Players(G, D, opt_G, opt_D, get_loss(loss), infer_z_shape(G, z_dim),
+                               self.device, precision, z_gen, param_dtype(G))
+        self.strategy = make_schedule(schedule, d_steps, g_steps)
+        self.schedulers = {"G": sched_G, "D": sched_D}
+        self.batch_size = batch_size
+        self.callbacks = list(callbacks)
+        self.step_count = 0          # iterations done
+        self.images_seen = 0         # real samples shown to D
+        self.batches: Batches | None = None
+        self._pending_data_state: dict | None = None
+
+    # Short names a user's own loop reaches for.
+    G = property(lambda self: self.players.G)
+    D = property(lambda self: self.players.D)
+    opt_G = property(lambda self: self.players.opt_G)
+    opt_D = property(lambda self: self.players.opt_D)
+    loss = property(lambda self: self.players.loss)
+
+    def plan(self) -> TrainingPlan:
+        """The training plan read off the live objects (print ``plan().format()``)."""
+        return training_plan(self.strategy, self.players, self.schedulers)
+
+    def step(self, real: torch.Tensor | Sequence[torch.Tensor] | Iterable) -> dict[str, float]:
+        """One iteration of the schedule. ``real`` is one batch, or (for ``d_steps > 1``) a
+        list of batches or an iterator. Returns the iteration's stats as floats."""
+        feed = real_feeder(real)
+        seen = 0
+
+        def next_real() -> torch.Tensor:
+            nonlocal seen
+            batch = feed().to(self.device, non_blocking=True)
+            seen += batch.shape[0]
+            return batch
+
+        start = time.perf_counter()
+        try:
+            stats = self.strategy.step(self.players, next_real)
+        except NonFiniteLossError as err:
+            err.step = self.step_count + 1
+            err.args = (err._message(),)
+            raise
+        for sched in self.schedulers.values():
+            if sched is not None:
+                sched.step()
+        self.step_count += 1
+        self.images_seen += seen
+        out = {k: float(v) for k, v in stats.items()}  # one sync point per iteration
+        out["time/step_ms"] = (time.perf_counter() - start) * 1000.0
+        out["lr/G"] = self.players.opt_G.param_groups[0]["lr"]
+        out["lr/D"] = self.players.opt_D.param_groups[0]["lr"]
+        return out
+
+    def _batches_for(self, data) -> Iterable:
+        if isinstance(data, Batches):
+            batches = data
+        elif isinstance(data, torch.Tensor):
+            batches = Batches(data, self.batch_size, seed=self.seed or 0)
+        else:
+            return _cycle(data)
+        if self._pending_data_state is not None:
+            batches.load_state_dict(self._pending_data_state)
+            self._pending_data_state = None
+        self.batches = batches
+        return batches
+
+    def fit(self, data, steps: int) -> dict[str, float]:
+        """Run ``steps`` more iterations on ``data`` (a tensor of samples, a ``Batches``, or
+        any iterable of batches, cycled). Returns the last iteration's stats."""
+        batches = iter(self._batches_for(data))
+        end = self.step_count + steps
+        for cb in self.callbacks:
+            cb.on_fit_start(self, end)
+        stats: dict[str, float] = {}
+        error: BaseException | None = None
+        try:
+            while self.step_count < end:
+                stats = self.step(batches)
+                for cb in self.callbacks:
+                    cb.on_step_end(self, stats)
+        except BaseException as err:
+            error = err
+            raise
+        finally:
+            for cb in self.callbacks:
+                cb.on_fit_end(self, error)
+        return stats
+
+    # --- checkpoint state -----------------------------------------------------------------
+    def state_dict(self) -> dict:
+        p = self.players
+        return {
+            "G": p.G.state_dict(), "D": p.D.state_dict(),
+            "opt_G": p.opt_G.state_dict(), "opt_D": p.opt_D.state_dict(),
+            "sched_G": _state_or_none(self.schedulers["G"]),
+            "sched_D": _state_or_none(self.schedulers["D"]),
+            "counters": {"step": self.step_count, "images_seen": self.images_seen},
+            "rng": {"torch": torch.get_rng_state(), "z": p.z_generator.get_state(),
+                    "cuda": (torch.cuda.get_rng_state_all() if torch.cuda.is_available()
+                             else [])},
+            "data": self.batches.state_dict() if self.batches is not None else None,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        p = self.players
+        p.G.load_state_dict(state["G"])
+        p.D.load_state_dict(state["D"])
+        p.opt_G.load_state_dict(state["opt_G"])
+        p.opt_D.load_state_dict(state["opt_D"])
+        for key in ("G", "D"):
+            sched, saved = self.schedulers[key], state.get(f"sched_{key}")
+            if (sched is None) != (saved is None):
+                raise UserError(f"the checkpoint {'has' if saved is not None else 'has no'} an "
+                                f"LR scheduler for {key}, the current run "
+                                f"{'has none' if sched is None else 'has one'}")
+            if sched is not None:
+                sched.load_state_dict(saved)
+        self.step_count = int(state["counters"]["step"])
+        self.images_seen = int(state["counters"]["images_seen"])
+        torch.set_rng_state(state["rng"]["torch"])
+        p.z_generator.set_state(state["rng"]["z"])
+        if state["rng"].get("cuda") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        if state.get("data") is not None:
+            if self.batches is not None:
+                self.batches.load_state_dict(state["data"])
+            else:
+                self._pending_data_state = state["data"]
+
+
+def _state_or_none(obj):
+    return None if obj is None else obj.state_dict()
+
+
+def _cycle(iterable: Iterable) -> Callable:
+    """Endless batches from a re-iterable (a DataLoader starts a new epoch when exhausted);
+    (x, label) tuples give x."""
+    while True:
+        empty = True
+        for batch in iterable:
+            empty = False
+            yield batch[0] if isinstance(batch, (tuple, list)) else batch
+        if empty:
+            raise UserError("the data passed to fit() yielded no batches")
