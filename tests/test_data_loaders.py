@@ -285,7 +285,7 @@ def test_npy_bad_arrays_raise(tmp_path, array, match):
 def test_missing_array_and_unknown_spec(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         load_dataset(str(tmp_path / "nope.npz"))
-    with pytest.raises(UserError, match=r"fashion-mnist, ring8, grid25.*Did you mean 'ring8'"):
+    with pytest.raises(UserError, match=r"'rng8' \(did you mean 'ring8'\?\): use one of fashion-mnist, ring8, grid25"):
         load_dataset("rng8")
     with pytest.raises(UserError, match="root=.*only used by fashion-mnist"):
         load_dataset("ring8", root=str(tmp_path))

@@ -147,3 +147,36 @@ def test_callbacks_see_every_step_and_the_end():
     G, D = mlp_pair()
     Trainer(G, D, seed=0, batch_size=16, callbacks=[Rec()]).fit(data(), steps=3)
     assert events == [("start", 3), ("step", 1), ("step", 2), ("step", 3), ("end", None)]
+
+
+def test_fit_twice_on_the_same_tensor_continues_the_data_stream():
+    def run(chunks):
+        torch.manual_seed(0)
+        G, D = mlp_pair()
+        tr = Trainer(G, D, seed=0, batch_size=16)
+        x = data()
+        for n in chunks:
+            tr.fit(x, steps=n)
+        return tr
+    a, b = run([3, 3, 2]), run([8])
+    assert a.batches.state_dict() == b.batches.state_dict()
+    assert_same(snapshot(a.G), snapshot(b.G))
+
+
+def test_fit_checks_the_data_range_against_G_before_the_first_step():
+    from ganforge.data.range_check import DataRangeError
+    from ganforge.nets import DCGANDiscriminator, DCGANGenerator
+    G = DCGANGenerator(z_dim=8, channels=1, image_size=28, width=8)
+    D = DCGANDiscriminator(channels=1, image_size=28, width=8)
+    images01 = torch.rand(32, 1, 28, 28)                     # [0, 1]: the seed-004 mistake
+    tr = Trainer(G, D, seed=0, batch_size=8)
+    with pytest.raises(DataRangeError, match=r"\[0, 1\]"):
+        tr.fit(images01, steps=1)
+    assert tr.step_count == 0
+    loader = torch.utils.data.DataLoader(images01 * 255, batch_size=8)
+    with pytest.raises(DataRangeError, match=r"\[0, 255\]"):
+        tr.fit(loader, steps=1)
+    auto = Trainer(G, D, seed=0, batch_size=8, data_scale="auto")
+    auto.fit(images01, steps=1)
+    assert auto.notes and "rescaled" in auto.notes[0]
+    assert float(auto.batches.x.min()) >= -1.0 and float(auto.batches.x.max()) <= 1.0

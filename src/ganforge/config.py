@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from .errors import UserError
-from .losses import LOSSES, nearest
+from .errors import UserError, nearest
+from .losses import LOSSES
 
 # Choices that are validated here; the registries they mirror are checked in tests.
 SCHEDULES = ("alternating",)

@@ -5,6 +5,14 @@ another model) raises :class:`UserError` with a message that names the problem a
 The CLI prints the message on one line and exits with status 2, without a traceback.
 """
 
+import difflib
+
+
+def nearest(word, choices) -> str:
+    """' (did you mean X?)' for the closest of ``choices``, or '' when nothing is close."""
+    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
 
 class UserError(Exception):
     """A mistake the user can fix; ``str(err)`` says what is wrong and how to fix it."""

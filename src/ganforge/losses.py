@@ -15,14 +15,13 @@ so d(G loss)/d(fake) = -d(D loss)/d(fake) (one-step training exploits that).
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from .errors import UserError
+from .errors import UserError, nearest
 
 Tensor = torch.Tensor
 
@@ -145,12 +144,6 @@ LOSSES: dict[str, Loss] = {
         "(D(x) - 1)^2 / 2 + D(G(z))^2 / 2", "(D(G(z)) - 1)^2 / 2", zero_sum=False,
     ),
 }
-
-
-def nearest(word: str, choices) -> str:
-    """' (did you mean X?)' for the closest choice, or '' when nothing is close."""
-    match = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.5)
-    return f" (did you mean {match[0]!r}?)" if match else ""
 
 
 def get_loss(loss: str | Loss) -> Loss:

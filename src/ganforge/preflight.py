@@ -48,12 +48,14 @@ def check_shapes(p: Players, real: torch.Tensor) -> None:
                 f"{tuple(logits.shape)} for {min(PROBE, real.shape[0])} samples")
 
 
-def check_data(p: Players, x: torch.Tensor, scale: str = "check") -> tuple[torch.Tensor, list[str]]:
-    """Run both checks on the in-memory data ``x``; returns (possibly rescaled x, notes)."""
+def check_data(p: Players, x: torch.Tensor, scale: str = "check",
+               notes: list[str] | None = None) -> tuple[torch.Tensor, list[str]]:
+    """Run both checks on the data ``x`` (all of it, or a first batch); returns the possibly
+    rescaled x and the notes of what was done (appended to ``notes`` too, when given)."""
     if x.numel() == 0:
         raise UserError("the data set is empty: point data= at a folder or file with samples")
     check_shapes(p, x[:PROBE])
-    notes = []
+    notes = notes if notes is not None else []
     if scale != "off":
         g_range = generator_output_range(p.G, _probe_z(p))
         x, note = check_data_range(x, g_range, scale)

@@ -24,7 +24,6 @@ from .config import Config, LRScheduleConfig, OptimConfig, build_config, dump_ya
 from .data import Batches, Dataset, load_dataset
 from .errors import UserError
 from .nets import build_nets
-from .preflight import check_data
 from .trainer import Trainer
 
 # Keys that may change when a run is resumed; anything else would make it a different run.
@@ -95,11 +94,11 @@ def build_run(cfg: Config) -> Run:
         G, D, opt_G, opt_D, loss=cfg.loss, schedule=cfg.schedule, d_steps=cfg.d_steps,
         g_steps=cfg.g_steps, sched_G=make_lr_schedule(cfg.lr_schedule_G, opt_G, cfg.steps),
         sched_D=make_lr_schedule(cfg.lr_schedule_D, opt_D, cfg.steps),
-        precision=cfg.precision, device=cfg.device, seed=cfg.seed, batch_size=cfg.batch_size)
-    x, notes = check_data(trainer.players, dataset.x, cfg.data.scale)
-    batches = Batches(x, cfg.batch_size, seed=cfg.seed)
-    trainer.batches = batches
-    return Run(cfg, trainer, dataset, batches, [dataset.source, *notes])
+        precision=cfg.precision, device=cfg.device, seed=cfg.seed, batch_size=cfg.batch_size,
+        data_scale=cfg.data.scale)
+    # The data checks run here, before a run directory exists, so bad data costs nothing.
+    batches = trainer.prepare_data(Batches(dataset.x, cfg.batch_size, seed=cfg.seed))
+    return Run(cfg, trainer, dataset, batches, [dataset.source, *trainer.notes])
 
 
 def fixed_z(cfg: Config, z_shape: tuple[int, ...], n: int | None = None) -> torch.Tensor:

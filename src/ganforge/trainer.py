@@ -18,9 +18,10 @@ import torch
 from torch import nn
 
 from .data.batches import Batches
-from .errors import NonFiniteLossError, UserError
-from .losses import Loss, get_loss, nearest
+from .errors import NonFiniteLossError, UserError, nearest
+from .losses import Loss, get_loss
 from .plan import TrainingPlan, training_plan
+from .preflight import check_data
 from .players import (PRECISIONS, Players, check_optimizer, infer_z_shape, param_dtype,
                       resolve_device)
 from .steps import Alternating, real_feeder
@@ -61,6 +62,9 @@ class Trainer:
         seed: seeds the global RNG and the latent generator; same seed, same CPU run, bit for
             bit.
         batch_size: batch size used by ``fit`` when given a tensor of samples.
+        data_scale: what ``fit`` does when the data's range does not match G's output range
+            (checked once per data source, with G's output shape): ``"check"`` stops with the
+            fix, ``"auto"`` rescales in-memory data, ``"off"`` skips the range check.
         callbacks: objects with ``on_fit_start/on_step_end/on_fit_end`` (see callbacks.py).
     """
 
@@ -69,7 +73,7 @@ class Trainer:
                  d_steps: int = 1, g_steps: int = 1, lr_G: float = 2e-4, lr_D: float = 2e-4,
                  sched_G=None, sched_D=None, z_dim=None, precision: str = "fp32",
                  device="auto", seed: int | None = None, batch_size: int = 64,
-                 callbacks: Sequence = ()):
+                 data_scale: str = "check", callbacks: Sequence = ()):
         if precision not in PRECISIONS:
             raise UserError(f"precision must be one of {PRECISIONS}, got {precision!r}"
                             f"{nearest(precision, PRECISIONS)}")
@@ -95,7 +99,10 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.step_count = 0          # iterations done
         self.images_seen = 0         # real samples shown to D
+        self.data_scale = data_scale
+        self.notes: list[str] = []   # what the data checks did (e.g. a rescale), for the user
         self.batches: Batches | None = None
+        self._data_source = None
         self._pending_data_state: dict | None = None
 
     # Short names a user's own loop reaches for.
@@ -139,23 +146,36 @@ class Trainer:
         out["lr/D"] = self.players.opt_D.param_groups[0]["lr"]
         return out
 
-    def _batches_for(self, data) -> Iterable:
+    def prepare_data(self, data) -> Iterable:
+        """The batch stream for ``data``, checked once (shapes, value range) before use.
+
+        The same tensor or Batches passed again continues its stream (calling ``fit`` twice
+        does not restart the epoch order)."""
+        if data is self._data_source and self.batches is not None:
+            return self.batches
         if isinstance(data, Batches):
+            data.x, _ = check_data(self.players, data.x, self.data_scale, self.notes)
             batches = data
         elif isinstance(data, torch.Tensor):
-            batches = Batches(data, self.batch_size, seed=self.seed or 0)
+            x, _ = check_data(self.players, data, self.data_scale, self.notes)
+            batches = Batches(x, self.batch_size, seed=self.seed or 0)
         else:
+            if self.data_scale == "auto":
+                raise UserError("data_scale='auto' needs the data in memory (a tensor or "
+                                "Batches); rescale inside your DataLoader instead")
+            check_data(self.players, _first_batch(data), self.data_scale, self.notes)
+            self._data_source = data
             return _cycle(data)
         if self._pending_data_state is not None:
             batches.load_state_dict(self._pending_data_state)
             self._pending_data_state = None
-        self.batches = batches
+        self.batches, self._data_source = batches, data
         return batches
 
     def fit(self, data, steps: int) -> dict[str, float]:
         """Run ``steps`` more iterations on ``data`` (a tensor of samples, a ``Batches``, or
         any iterable of batches, cycled). Returns the last iteration's stats."""
-        batches = iter(self._batches_for(data))
+        batches = iter(self.prepare_data(data))
         end = self.step_count + steps
         for cb in self.callbacks:
             cb.on_fit_start(self, end)
@@ -218,6 +238,12 @@ class Trainer:
 
 def _state_or_none(obj):
     return None if obj is None else obj.state_dict()
+
+
+def _first_batch(iterable: Iterable) -> torch.Tensor:
+    for batch in iterable:
+        return batch[0] if isinstance(batch, (tuple, list)) else batch
+    raise UserError("the data passed to fit() yielded no batches")
 
 
 def _cycle(iterable: Iterable) -> Callable:

@@ -8,14 +8,13 @@ they fit.
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ganforge.errors import UserError
+from ganforge.errors import UserError, nearest
 
 NAMED_DATASETS = ("fashion-mnist", "ring8", "grid25")
 ARRAY_SUFFIXES = (".npy", ".npz")
@@ -95,9 +94,8 @@ def load_dataset(
             f"cannot load {spec!r} as a dataset: a file must be .npy or .npz "
             "(or give a folder of .png/.jpg images)"
         )
-    close = difflib.get_close_matches(spec, NAMED_DATASETS, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
     raise UserError(
-        f"unknown dataset {spec!r}: use one of {', '.join(NAMED_DATASETS)}, or a path to an "
-        f"existing image folder, .npy or .npz file (no such path exists).{hint}"
+        f"unknown dataset {spec!r}{nearest(spec, NAMED_DATASETS)}: use one of "
+        f"{', '.join(NAMED_DATASETS)}, or a path to an existing image folder, .npy or .npz "
+        "file (no such path exists)"
     )
