@@ -50,7 +50,29 @@ def _due(step: int, every: int) -> bool:
     return every > 0 and step % every == 0
 
 
-class JSONLLogger(Callback):
+class _IntervalLogger(Callback):
+    """Writes the means of the stats every ``every`` steps and at the end of ``fit``."""
+
+    def __init__(self, every: int):
+        self.every, self.acc = every, _IntervalMean()
+
+    def on_fit_start(self, trainer, end_step):
+        self.acc = _IntervalMean()
+
+    def on_step_end(self, trainer, stats):
+        self.acc.add(stats)
+        if _due(trainer.step_count, self.every):
+            self.write(trainer, self.acc.flush())
+
+    def on_fit_end(self, trainer, error):
+        if self.acc.count:
+            self.write(trainer, self.acc.flush())
+
+    def write(self, trainer, means: dict[str, float]) -> None:
+        raise NotImplementedError
+
+
+class JSONLLogger(_IntervalLogger):
     """``metrics.jsonl``: one object per logged step, the means since the previous line.
 
     On resume, lines past the checkpoint's step (written by the interrupted run after its last
@@ -58,60 +80,50 @@ class JSONLLogger(Callback):
     """
 
     def __init__(self, path: str | os.PathLike, every: int = 50):
-        self.path, self.every, self.acc = Path(path), every, _IntervalMean()
+        super().__init__(every)
+        self.path = Path(path)
 
     def on_fit_start(self, trainer, end_step):
-        self.acc = _IntervalMean()
+        super().on_fit_start(trainer, end_step)
         if self.path.exists():
             kept = [line for line in self.path.read_text().splitlines()
                     if line.strip() and json.loads(line).get("step", 0) <= trainer.step_count]
             self.path.write_text("".join(line + "\n" for line in kept))
 
-    def on_step_end(self, trainer, stats):
-        self.acc.add(stats)
-        if _due(trainer.step_count, self.every):
-            self._write(trainer)
-
-    def on_fit_end(self, trainer, error):
-        if self.acc.count:
-            self._write(trainer)
-
-    def _write(self, trainer):
-        row = {"step": trainer.step_count, "images_seen": trainer.images_seen,
-               **self.acc.flush()}
+    def write(self, trainer, means):
+        row = {"step": trainer.step_count, "images_seen": trainer.images_seen, **means}
         with open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
 
 
-class TensorBoardLogger(Callback):
-    """TensorBoard scalars (interval means) and sample grids (see :class:`SampleGrid`)."""
+class TensorBoardLogger(_IntervalLogger):
+    """TensorBoard scalars (interval means) and sample grids (see :class:`SampleGrid`).
+
+    On resume, events past the checkpoint's step are purged, as in ``metrics.jsonl``.
+    """
 
     def __init__(self, log_dir: str | os.PathLike, every: int = 50):
-        from torch.utils.tensorboard import SummaryWriter  # slow import: only when used
+        super().__init__(every)
+        self.log_dir, self.writer = str(log_dir), None
 
-        self.writer = SummaryWriter(str(log_dir))
-        self.every, self.acc = every, _IntervalMean()
+    def on_fit_start(self, trainer, end_step):
+        super().on_fit_start(trainer, end_step)
+        if self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter  # slow import: only when used
 
-    def on_step_end(self, trainer, stats):
-        self.acc.add(stats)
-        if _due(trainer.step_count, self.every):
-            self._write(trainer)
+            self.writer = SummaryWriter(self.log_dir, purge_step=trainer.step_count or None)
 
     def on_fit_end(self, trainer, error):
-        if self.acc.count:
-            self._write(trainer)
+        super().on_fit_end(trainer, error)
         self.writer.flush()
 
-    def _write(self, trainer):
-        for k, v in self.acc.flush().items():
+    def write(self, trainer, means):
+        for k, v in means.items():
             self.writer.add_scalar(k, v, trainer.step_count)
 
     def add_image(self, tag: str, image, step: int) -> None:
         dataformats = "HWC" if image.ndim == 3 else "HW"
         self.writer.add_image(tag, image, step, dataformats=dataformats)
-
-    def close(self):
-        self.writer.close()
 
 
 class SampleGrid(Callback):

@@ -114,10 +114,12 @@ def attach_run_dir(run: Run, run_dir: Path, progress: bool = True) -> None:
     (run_dir / "config.yaml").write_text(dump_yaml(cfg))
     tb = TensorBoardLogger(run_dir / "tb", cfg.log_every) if cfg.tensorboard else None
     reference = run.batches.x[:2500] if run.dataset.kind == "points" else None
-    callbacks = [
+    # A scatter plot needs more than a grid's worth: 2,500 is the PacGAN evaluation count.
+    n_points = max(cfg.n_samples, 2500) if reference is not None else cfg.n_samples
+    callbacks = [  # in this order: the TensorBoard writer opens before the first grid
         JSONLLogger(run_dir / "metrics.jsonl", cfg.log_every),
         *([tb] if tb else []),
-        SampleGrid(run_dir / "samples", fixed_z(cfg, trainer.players.z_shape),
+        SampleGrid(run_dir / "samples", fixed_z(cfg, trainer.players.z_shape, n_points),
                    cfg.sample_every, reference=reference, tensorboard=tb),
         Checkpointer(run_dir / "checkpoints", cfg.checkpoint_every, cfg.keep_checkpoints,
                      extra=lambda: {"config": to_dict(cfg), "version": __version__,
