@@ -158,3 +158,61 @@ def test_user_mistakes_are_one_line_without_traceback(args, message):
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0
+
+
+def test_a_training_process_killed_with_sigkill_resumes_exactly(tmp_path):
+    import signal
+    import time
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge.cli", "train", "--no-progress",
+                             *RING, "steps=1000000", "checkpoint_every=7", "sample_every=0",
+                             f"run_dir={killed}"], stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list_checkpoints(killed / "checkpoints")) < 2:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    last = list_checkpoints(killed / "checkpoints")[-1]
+    step = load_checkpoint(last)["counters"]["step"]
+    assert step >= 14 and step % 7 == 0
+    assert train(killed, f"steps={step + 10}", resume=True) == 0
+
+    straight = tmp_path / "straight"
+    assert train(straight, *RING, f"steps={step + 10}", "checkpoint_every=7",
+                 "sample_every=0") == 0
+    a = load_checkpoint(list_checkpoints(straight / "checkpoints")[-1])
+    b = load_checkpoint(list_checkpoints(killed / "checkpoints")[-1])
+    assert a["counters"] == b["counters"] == {"step": step + 10, "images_seen": (step + 10) * 32}
+    for net in ("G", "D"):
+        for k in a[net]:
+            assert torch.equal(a[net][k], b[net][k]), (net, k)
+    rows = [json.loads(x) for x in (killed / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in rows]
+    assert steps == sorted(set(steps)) and steps[-1] == step + 10   # no lines from after the kill
+
+
+def test_seed_004_data_saved_in_0_1_is_caught_and_auto_rescaled(tmp_path, capsys):
+    from ganforge.data import load_dataset
+    images = (load_dataset("fashion-mnist", root=SLICE, limit=128).x + 1) / 2   # [0, 1]
+    np.save(tmp_path / "faces.npy", images.numpy())
+    args = [f"data={tmp_path / 'faces.npy'}", "model.width=8", "batch_size=16", "steps=2",
+            "tensorboard=false"]
+    assert train(tmp_path / "a", *args) == 2
+    err = capsys.readouterr().err
+    assert "[0, 1]" in err and "tanh" in err and "data.scale=auto" in err
+    assert not (tmp_path / "a").exists()          # nothing was written for a bad start
+    assert train(tmp_path / "b", *args, "data.scale=auto") == 0
+    assert "rescaled" in capsys.readouterr().err
+
+
+def test_image_folder_end_to_end(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(20):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    assert train(tmp_path / "run", f"data={folder}", "model.width=8", "batch_size=8", "steps=2",
+                 "tensorboard=false", "n_samples=4") == 0
+    grid = np.asarray(Image.open(tmp_path / "run/samples/step_0000002.png"))
+    assert grid.shape == (2 * 32 + 3 * 2, 2 * 32 + 3 * 2, 3)

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from .data.range_check import SCALES
 from .errors import UserError, nearest
 from .losses import LOSSES
 
@@ -91,7 +92,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "loss": tuple(LOSSES),
     "schedule": SCHEDULES,
     "precision": ("fp32", "bf16"),
-    "data.scale": ("check", "auto", "off"),
+    "data.scale": SCALES,
     "model.name": ("dcgan", "mlp"),
     "optim_G.name": OPTIMIZERS, "optim_D.name": OPTIMIZERS,
     "lr_schedule_G.name": LR_SCHEDULES, "lr_schedule_D.name": LR_SCHEDULES,

@@ -30,6 +30,12 @@ class NonFiniteLossError(UserError):
         self.name, self.value, self.step, self.kind, self.last = name, value, step, kind, last
         super().__init__(self._message())
 
+    def at_step(self, step: int) -> "NonFiniteLossError":
+        """The same error, now saying at which step it happened."""
+        self.step = step
+        self.args = (self._message(),)
+        return self
+
     def _message(self) -> str:
         at = f" at step {self.step}" if self.step is not None else ""
         what = ("training stopped before the optimizer step" if self.kind == "loss" else

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .data.batches import Batches
+from .data.range_check import SCALES
 from .errors import NonFiniteLossError, UserError, nearest
 from .losses import Loss, get_loss
 from .plan import TrainingPlan, training_plan
@@ -77,6 +78,9 @@ class Trainer:
         if precision not in PRECISIONS:
             raise UserError(f"precision must be one of {PRECISIONS}, got {precision!r}"
                             f"{nearest(precision, PRECISIONS)}")
+        if data_scale not in SCALES:
+            raise UserError(f"data_scale must be one of {SCALES}, got {data_scale!r}"
+                            f"{nearest(data_scale, SCALES)}")
         self.device = resolve_device(device)
         G.to(self.device)
         D.to(self.device)
@@ -132,9 +136,7 @@ class Trainer:
         try:
             stats = self.strategy.step(self.players, next_real)
         except NonFiniteLossError as err:
-            err.step = self.step_count + 1
-            err.args = (err._message(),)
-            raise
+            raise err.at_step(self.step_count + 1)
         for sched in self.schedulers.values():
             if sched is not None:
                 sched.step()
