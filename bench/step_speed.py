@@ -29,7 +29,7 @@ from ganforge.nets import build_nets
 def make(model: str, seed: int = 0):
     torch.manual_seed(seed)
     if model == "dcgan28":
-        G, D = build_nets("dcgan", (1, 28, 28), 100, 64)
+        G, D = build_nets("dcgan", (1, 28, 28), 100, 64, d_batchnorm=True)  # the default run
         real = torch.rand(64, 1, 28, 28) * 2 - 1
     else:
         G, D = build_nets("mlp", (2,), 2, 128)

@@ -39,7 +39,7 @@ class ModelConfig:
     name: str = "dcgan"            # dcgan | mlp
     z_dim: int = 100
     width: int = 64                # DCGAN base channel count / MLP hidden size
-    d_batchnorm: bool = False      # BatchNorm in D's hidden conv layers
+    d_batchnorm: bool | None = None  # BatchNorm in D's hidden layers; None: on for dcgan
     d_dropout: float = 0.0         # dropout after D's activations
 
 

@@ -71,6 +71,13 @@ def default_run_dir(cfg: Config, root: Path = Path("runs")) -> Path:
     return path
 
 
+def _d_batchnorm(cfg: Config) -> bool:
+    """Unset: BatchNorm in D's hidden layers for DCGAN (as Radford et al.), none for the MLP."""
+    if cfg.model.d_batchnorm is None:
+        return cfg.model.name == "dcgan"
+    return cfg.model.d_batchnorm
+
+
 @dataclass
 class Run:
     cfg: Config
@@ -87,7 +94,7 @@ def build_run(cfg: Config) -> Run:
     dataset = load_dataset(cfg.data.name, root=cfg.data.root, limit=cfg.data.limit,
                            seed=cfg.seed)
     G, D = build_nets(cfg.model.name, dataset.sample_shape, cfg.model.z_dim, cfg.model.width,
-                      d_batchnorm=cfg.model.d_batchnorm, d_dropout=cfg.model.d_dropout)
+                      d_batchnorm=_d_batchnorm(cfg), d_dropout=cfg.model.d_dropout)
     opt_G = make_optimizer(cfg.optim_G, G, cfg.lr_G)
     opt_D = make_optimizer(cfg.optim_D, D, cfg.lr_D)
     trainer = Trainer(
