@@ -89,6 +89,8 @@ def g_update(p: Players, batch_size: int) -> Stats:
 
 def _mean_stats(runs: list[Stats]) -> Stats:
     """Average each stat over the repeats of a phase."""
+    if len(runs) == 1:
+        return runs[0]
     return {k: torch.stack([r[k] for r in runs]).mean() for k in runs[0]}
 
 
