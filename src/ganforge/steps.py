@@ -113,9 +113,6 @@ class Alternating:
                   "each G step takes a fresh z; gradients flow through D to G only"),
         ]
 
-    def real_batches_per_step(self) -> int:
-        return self.d_steps
-
     def step(self, p: Players, next_real: Callable[[], torch.Tensor]) -> Stats:
         """One iteration; ``next_real()`` returns a fresh real batch for each D update."""
         d_runs, batch_size = [], 0
