@@ -180,3 +180,20 @@ def test_fit_checks_the_data_range_against_G_before_the_first_step():
     auto.fit(images01, steps=1)
     assert auto.notes and "rescaled" in auto.notes[0]
     assert float(auto.batches.x.min()) >= -1.0 and float(auto.batches.x.max()) <= 1.0
+
+
+def test_a_dataloader_after_a_tensor_is_not_served_the_old_stream():
+    G, D = mlp_pair()
+    tr = Trainer(G, D, seed=0, batch_size=16)
+    tr.fit(data(), steps=1)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data(32) + 100), batch_size=8)
+    seen = []
+    hook = D.register_forward_pre_hook(
+        lambda m, a: seen.append((a[0].shape[0], float(a[0].detach().mean()))))
+    tr.fit(loader, steps=1)
+    tr.fit(loader, steps=1)
+    hook.remove()
+    assert tr.batches is None
+    # Each fit's D step saw a full real batch of the loader (shifted by +100); the 4-sample
+    # entries are the shape check on the first batch.
+    assert [n for n, mean in seen if mean > 50] == [4, 8, 4, 8]

@@ -12,7 +12,7 @@ counters and the run's RNG streams, and can put all of it into a checkpoint and 
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -166,7 +166,8 @@ class Trainer:
                 raise UserError("data_scale='auto' needs the data in memory (a tensor or "
                                 "Batches); rescale inside your DataLoader instead")
             check_data(self.players, _first_batch(data), self.data_scale, self.notes)
-            self._data_source = data
+            # A user's iterable has no position to checkpoint, and an earlier stream is stale.
+            self.batches, self._data_source = None, data
             return _cycle(data)
         if self._pending_data_state is not None:
             batches.load_state_dict(self._pending_data_state)
@@ -242,19 +243,23 @@ def _state_or_none(obj):
     return None if obj is None else obj.state_dict()
 
 
+def _samples(batch) -> torch.Tensor:
+    """x from an (x, label, ...) tuple, as a DataLoader over a TensorDataset yields."""
+    return batch[0] if isinstance(batch, (tuple, list)) else batch
+
+
 def _first_batch(iterable: Iterable) -> torch.Tensor:
     for batch in iterable:
-        return batch[0] if isinstance(batch, (tuple, list)) else batch
+        return _samples(batch)
     raise UserError("the data passed to fit() yielded no batches")
 
 
-def _cycle(iterable: Iterable) -> Callable:
-    """Endless batches from a re-iterable (a DataLoader starts a new epoch when exhausted);
-    (x, label) tuples give x."""
+def _cycle(iterable: Iterable) -> Iterator[torch.Tensor]:
+    """Endless batches from a re-iterable (a DataLoader starts a new epoch when exhausted)."""
     while True:
         empty = True
         for batch in iterable:
             empty = False
-            yield batch[0] if isinstance(batch, (tuple, list)) else batch
+            yield _samples(batch)
         if empty:
             raise UserError("the data passed to fit() yielded no batches")
