@@ -1,21 +1,29 @@
-"""Step time of ganforge's alternating step against plain-PyTorch loops, in one run.
+"""Step time and peak memory of ganforge's schedules against a plain-PyTorch loop, in one run.
 
-Loops compared (same networks, same batch, same optimizers):
-  ref-example   the PyTorch DCGAN example: one G forward reused for the G step, D's parameters
-                NOT frozen in the G step (their gradients are computed and thrown away)
-  ref-same      a plain loop with ganforge's algorithm: G(z) under no_grad for D, a fresh z and
-                G forward for the G step, D frozen (requires_grad off) in the G step
-  ganforge      ganforge.Trainer.step (the same algorithm as ref-same)
-Rounds are interleaved (each round times every loop), median of the per-step times.
+Loops compared (same networks, same batch, same optimizers, same loss):
+  reference        the PyTorch DCGAN example's loop: one G forward reused for the G step, D's
+                   parameters NOT frozen in the G step (their gradients are computed, unused)
+  alternating      ganforge, Goodfellow's Algorithm 1: G(z) under no_grad for D, a fresh z
+                   and G forward for the G step, D frozen in the G step
+  alt-reuse        ganforge alternating with reuse_fake=True: the reference's algorithm, with
+                   D frozen in the G step
+  onestep-stopgrad ganforge one-step, seed 001's single stop-gradient loss
+  onestep-fused    ganforge one-step, fused (the default one-step implementation)
+Timing: all loops of a configuration in one process, rounds interleaved (each round times every
+loop), median of the per-step times after warm-up. Peak memory: each loop again in a fresh
+subprocess, the peak RSS during the steps minus the RSS before the first step.
 
-    python bench/step_speed.py                 # DCGAN-28 b64 and MLP-2D b256, fp32 and bf16
-    python bench/step_speed.py --rounds 3 --steps 30
+    python bench/step_speed.py                        # the full table (about 5 minutes)
+    python bench/step_speed.py --models mlp2d --rounds 1 --no-memory
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import resource
 import statistics
+import subprocess
 import sys
 import time
 
@@ -25,8 +33,17 @@ import torch.nn.functional as F
 import ganforge
 from ganforge.nets import build_nets
 
+LOOPS = ("reference", "alternating", "alt-reuse", "onestep-stopgrad", "onestep-fused")
+PRECISIONS = {"fp32": ("fp32", False), "bf16": ("bf16", False), "bf16-cl": ("bf16", True)}
+# Plain-PyTorch versions of the losses for the reference loop: (D real, D fake, G) per sample.
+REF_LOSSES = {
+    "nonsaturating": (lambda r: F.softplus(-r), F.softplus, lambda f: F.softplus(-f)),
+    "hinge": (lambda r: F.relu(1 - r), lambda f: F.relu(1 + f), lambda f: -f),
+    "wasserstein": (lambda r: -r, lambda f: f, lambda f: -f),
+}
 
-def make(model: str, seed: int = 0):
+
+def make(model: str, channels_last: bool, seed: int = 0):
     torch.manual_seed(seed)
     if model == "dcgan28":
         G, D = build_nets("dcgan", (1, 28, 28), 100, 64, d_batchnorm=True)  # the default run
@@ -34,56 +51,90 @@ def make(model: str, seed: int = 0):
     else:
         G, D = build_nets("mlp", (2,), 2, 128)
         real = torch.randn(256, 2)
+    if channels_last and real.dim() == 4:
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+        real = real.contiguous(memory_format=torch.channels_last)
     opt_G = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
     opt_D = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
     return G, D, opt_G, opt_D, real
 
 
-def loops(model: str, precision: str):
+def reference_loop(model, precision, channels_last, loss):
+    G, D, opt_G, opt_D, real = make(model, channels_last)
+    d_real, d_fake, g = REF_LOSSES[loss]
     cast = (lambda: torch.autocast("cpu", torch.bfloat16)) if precision == "bf16" else \
         (lambda: torch.autocast("cpu", enabled=False))
 
-    G, D, opt_G, opt_D, real = make(model)
-
-    def ref_example():
+    def step():
         z = torch.randn(real.shape[0], G.z_dim)
         with cast():
             fake = G(z)
-            d_loss = F.softplus(-D(real).float()).mean() + F.softplus(D(fake.detach()).float()).mean()
+            real_logits, fake_logits = D(real), D(fake.detach())
+        d_loss = d_real(real_logits.float()).mean() + d_fake(fake_logits.float()).mean()
         opt_D.zero_grad()
         d_loss.backward()
         opt_D.step()
         with cast():
-            g_loss = F.softplus(-D(fake).float()).mean()
+            fake_logits = D(fake)
+        g_loss = g(fake_logits.float()).mean()
         opt_G.zero_grad()
         g_loss.backward()
         opt_G.step()
+    return step
 
-    G2, D2, opt_G2, opt_D2, _ = make(model)
 
-    def ref_same():
-        with torch.no_grad(), cast():
-            fake = G2(torch.randn(real.shape[0], G2.z_dim))
-        with cast():
-            d_loss = F.softplus(-D2(real).float()).mean() + F.softplus(D2(fake).float()).mean()
-        opt_D2.zero_grad()
-        d_loss.backward()
-        opt_D2.step()
-        for p in D2.parameters():
-            p.requires_grad_(False)
-        with cast():
-            g_loss = F.softplus(-D2(G2(torch.randn(real.shape[0], G2.z_dim))).float()).mean()
-        opt_G2.zero_grad()
-        g_loss.backward()
-        opt_G2.step()
-        for p in D2.parameters():
-            p.requires_grad_(True)
+def ganforge_loop(name, model, precision, channels_last, loss):
+    G, D, opt_G, opt_D, real = make(model, channels_last)
+    schedule = "onestep" if name.startswith("onestep") else "alternating"
+    kw = ({"onestep_impl": name.split("-")[1]} if schedule == "onestep" else
+          {"reuse_fake": name == "alt-reuse"})
+    trainer = ganforge.Trainer(G, D, opt_G, opt_D, loss=loss, schedule=schedule, seed=0,
+                               precision=precision, device="cpu", channels_last=channels_last,
+                               **kw)
+    return lambda: trainer.step(real)
 
-    G3, D3, opt_G3, opt_D3, _ = make(model)
-    trainer = ganforge.Trainer(G3, D3, opt_G3, opt_D3, loss="nonsaturating", seed=0,
-                               precision=precision, device="cpu")
-    return {"ref-example": ref_example, "ref-same": ref_same,
-            "ganforge": lambda: trainer.step(real)}
+
+def build(name, model, prec_key, loss):
+    precision, channels_last = PRECISIONS[prec_key]
+    if name == "reference":
+        return reference_loop(model, precision, channels_last, loss)
+    return ganforge_loop(name, model, precision, channels_last, loss)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def memory_child(name, model, prec_key, loss, steps) -> None:
+    """In a fresh process: peak RSS during ``steps`` steps above the RSS before them."""
+    torch.set_num_threads(2)
+    fn = build(name, model, prec_key, loss)
+    before = _rss_mb()
+    for _ in range(steps):
+        fn()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"peak_mb": peak - before}))
+
+
+def peak_memory(name, model, prec_key, loss, steps=5) -> float:
+    out = subprocess.run([sys.executable, __file__, "--memory-child", name, model, prec_key,
+                          loss, str(steps)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak_mb"]
+
+
+def time_loops(fns, rounds, steps, warmup):
+    times = {name: [] for name in fns}
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            for _ in range(steps):
+                t = time.perf_counter()
+                fn()
+                times[name].append((time.perf_counter() - t) * 1000)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def main(argv=None) -> None:
@@ -92,34 +143,33 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--models", default="dcgan28,mlp2d")
-    ap.add_argument("--precisions", default="fp32,bf16")
+    ap.add_argument("--precisions", default="fp32,bf16,bf16-cl")
+    ap.add_argument("--losses", default="nonsaturating,wasserstein")
+    ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--memory-child", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.memory_child:
+        name, model, prec_key, loss, steps = args.memory_child
+        return memory_child(name, model, prec_key, loss, int(steps))
     torch.set_num_threads(2)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print("| model | precision | loop | ms/step (median) | round medians | vs ref-example |")
-    print("|---|---|---|---|---|---|")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of "
+          f"{args.rounds}x{args.steps} steps after {args.warmup} warm-up steps per loop")
+    print("| model | precision | loss | loop | ms/step | vs reference | vs alternating | "
+          "peak MB |")
+    print("|---|---|---|---|---|---|---|---|")
     for model in args.models.split(","):
-        for precision in args.precisions.split(","):
-            fns = loops(model, precision)
-            times = {name: [] for name in fns}
-            rounds = {name: [] for name in fns}
-            for name, fn in fns.items():
-                for _ in range(args.warmup):
-                    fn()
-            for _ in range(args.rounds):
-                for name, fn in fns.items():
-                    these = []
-                    for _ in range(args.steps):
-                        t = time.perf_counter()
-                        fn()
-                        these.append((time.perf_counter() - t) * 1000)
-                    times[name] += these
-                    rounds[name].append(statistics.median(these))
-            base = statistics.median(times["ref-example"])
-            for name in fns:
-                med = statistics.median(times[name])
-                print(f"| {model} | {precision} | {name} | {med:.1f} | "
-                      f"{' / '.join(f'{r:.1f}' for r in rounds[name])} | {base / med:.2f}x |")
+        for prec_key in args.precisions.split(","):
+            if prec_key == "bf16-cl" and model != "dcgan28":
+                continue
+            for loss in args.losses.split(","):
+                fns = {name: build(name, model, prec_key, loss) for name in LOOPS}
+                med = time_loops(fns, args.rounds, args.steps, args.warmup)
+                for name in LOOPS:
+                    mem = ("-" if args.no_memory else
+                           f"{peak_memory(name, model, prec_key, loss):.0f}")
+                    print(f"| {model} | {prec_key} | {loss} | {name} | {med[name]:.2f} | "
+                          f"{med['reference'] / med[name]:.2f}x | "
+                          f"{med['alternating'] / med[name]:.2f}x | {mem} |", flush=True)
     print(f"\ncommand: python bench/step_speed.py {' '.join(argv or sys.argv[1:])}".rstrip())
 
 

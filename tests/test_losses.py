@@ -87,3 +87,65 @@ def test_zero_sum_flag_means_g_is_minus_d_fake(name):
 def test_unknown_loss_names_nearest():
     with pytest.raises(UserError, match="did you mean 'hinge'"):
         get_loss("hingee")
+
+
+# --- one-sided label smoothing (Salimans et al. 2016) ---------------------------------------------
+SMOOTH_REAL = torch.tensor([-50.0, -2.0, 0.0, 0.3, 3.0, 50.0], dtype=torch.float64)
+SMOOTH_FAKE = torch.tensor([-4.0, -0.5, 1.0, 20.0], dtype=torch.float64)
+
+
+def _sp(t):
+    return max(t, 0.0) + math.log1p(math.exp(-abs(t)))
+
+
+@pytest.mark.parametrize("name", ["saturating", "nonsaturating", "least_squares"])
+@pytest.mark.parametrize("real_label", [0.9, 0.7])
+def test_label_smoothing_changes_only_the_real_term_as_the_formula_says(name, real_label):
+    loss = LOSSES[name]
+    real = SMOOTH_REAL.clone().requires_grad_(True)
+    fake = SMOOTH_FAKE.clone().requires_grad_(True)
+    got = loss.d_loss(real, fake, real_label=real_label)
+    got.backward()
+    t, n, m = real_label, len(SMOOTH_REAL), len(SMOOTH_FAKE)
+    if name == "least_squares":
+        real_terms = [0.5 * (x - t) ** 2 for x in SMOOTH_REAL.tolist()]
+        real_grads = [(x - t) / n for x in SMOOTH_REAL.tolist()]
+        fake_terms = [0.5 * x ** 2 for x in SMOOTH_FAKE.tolist()]
+        fake_grads = [x / m for x in SMOOTH_FAKE.tolist()]
+    else:
+        # cross-entropy with target t: t softplus(-x) + (1 - t) softplus(x);
+        # d/dx = -t (1 - sigmoid(x)) + (1 - t) sigmoid(x) = sigmoid(x) - t
+        real_terms = [t * _sp(-x) + (1 - t) * _sp(x) for x in SMOOTH_REAL.tolist()]
+        real_grads = [(sig(x) - t) / n for x in SMOOTH_REAL.tolist()]
+        fake_terms = [_sp(x) for x in SMOOTH_FAKE.tolist()]           # target 0, unsmoothed
+        fake_grads = [sig(x) / m for x in SMOOTH_FAKE.tolist()]
+    want = sum(real_terms) / n + sum(fake_terms) / m
+    torch.testing.assert_close(got, torch.tensor(want, dtype=torch.float64))
+    torch.testing.assert_close(real.grad, torch.tensor(real_grads, dtype=torch.float64))
+    torch.testing.assert_close(fake.grad, torch.tensor(fake_grads, dtype=torch.float64))
+    # The fake side is never smoothed: its gradient is the unsmoothed loss's, bit for bit.
+    fake_plain = SMOOTH_FAKE.clone().requires_grad_(True)
+    plain = loss.d_loss(SMOOTH_REAL, fake_plain)
+    plain.backward()
+    assert torch.equal(fake.grad, fake_plain.grad)
+    assert abs(got.item() - plain.item()) > 1e-3
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_real_label_one_is_the_plain_loss_bitwise(name):
+    loss = LOSSES[name]
+    a = loss.d_loss(SMOOTH_REAL.float(), SMOOTH_FAKE.float(), real_label=1.0)
+    b = loss.d_real(SMOOTH_REAL.float()).mean() + loss.d_fake(SMOOTH_FAKE.float()).mean()
+    assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["hinge", "wasserstein"])
+def test_label_smoothing_refused_where_undefined(name):
+    with pytest.raises(UserError, match="label smoothing is defined for the cross-entropy and "
+                                        "least-squares losses"):
+        LOSSES[name].d_loss(SMOOTH_REAL, SMOOTH_FAKE, real_label=0.9)
+
+
+def test_real_label_range():
+    with pytest.raises(UserError, match=r"real_label must be in \(0, 1\]"):
+        LOSSES["nonsaturating"].d_loss(SMOOTH_REAL, SMOOTH_FAKE, real_label=1.2)

@@ -30,3 +30,17 @@ def test_uniform_cover_has_zero_reverse_kl_and_just_outside_3_std_is_not_high_qu
 def test_unknown_mixture():
     with pytest.raises(UserError, match="ring8"):
         mixture_modes(torch.zeros(1, 2), "ring9")
+
+
+def test_grid25_hand_placed_points():
+    from ganforge.data.mixtures import grid25_modes
+
+    modes = grid25_modes()
+    # Two points on mode (-4, -4), one 0.1 off mode (0, 0) (2 std: high quality), one 0.2 off
+    # (4 std: not), one between modes.
+    pts = torch.stack([modes[0], modes[0], modes[12] + torch.tensor([0.1, 0.0]),
+                       modes[12] + torch.tensor([0.0, 0.2]), torch.tensor([1.0, 1.0])])
+    out = mixture_modes(pts, "grid25")
+    assert out["modes"] == 2 and out["high_quality"] == pytest.approx(3 / 5)
+    p = torch.tensor([2 / 3, 1 / 3])
+    assert out["reverse_kl"] == pytest.approx(float((p * (p * 25).log()).sum()))

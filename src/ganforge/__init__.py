@@ -14,10 +14,10 @@ from .errors import NonFiniteLossError, UserError  # noqa: E402
 from .freeze import freeze, frozen  # noqa: E402
 from .losses import LOSSES, Loss, get_loss  # noqa: E402
 from .players import Players  # noqa: E402
-from .steps import Alternating, Phase, d_update, g_update  # noqa: E402
+from .steps import Alternating, OneStep, Phase, d_update, g_update  # noqa: E402
 from .trainer import Trainer  # noqa: E402
 
 __all__ = [
-    "Trainer", "Alternating", "Phase", "Players", "d_update", "g_update", "frozen", "freeze",
+    "Trainer", "Alternating", "OneStep", "Phase", "Players", "d_update", "g_update", "frozen", "freeze",
     "losses", "LOSSES", "Loss", "get_loss", "UserError", "NonFiniteLossError", "__version__",
 ]

@@ -29,20 +29,26 @@ class Callback:
 
 
 class _IntervalMean:
-    """Means of the stats over the steps since the last flush (GAN losses are noisy)."""
+    """Means of the stats over the steps since the last flush (GAN losses are noisy).
+
+    Each key is averaged over the steps that reported it: a stat measured only every few
+    steps (the diversity probe, a lazy regularizer) is not diluted by the steps without it.
+    """
 
     def __init__(self):
         self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
         self.count = 0
 
     def add(self, stats: dict[str, float]) -> None:
         for k, v in stats.items():
             self.sums[k] = self.sums.get(k, 0.0) + v
+            self.counts[k] = self.counts.get(k, 0) + 1
         self.count += 1
 
     def flush(self) -> dict[str, float]:
-        out = {k: v / self.count for k, v in self.sums.items()} if self.count else {}
-        self.sums, self.count = {}, 0
+        out = {k: v / self.counts[k] for k, v in self.sums.items()}
+        self.sums, self.counts, self.count = {}, {}, 0
         return out
 
 
@@ -139,7 +145,7 @@ class SampleGrid(Callback):
                  sample_net: Callable | None = None):
         self.dir, self.z, self.every = Path(directory), z, every
         self.reference, self.tb = reference, tensorboard
-        self.sample_net = sample_net or (lambda trainer: trainer.G)
+        self.sample_net = sample_net or (lambda trainer: trainer.G_sample)
         self.last_step = -1
 
     def on_fit_start(self, trainer, end_step):

@@ -17,7 +17,12 @@ USAGE_EXAMPLES = """examples:
   ganforge train --config my.yaml lr_D=1e-4       a YAML config plus overrides
   ganforge train --resume runs/fashion-mnist-dcgan-nonsaturating steps=6000
   ganforge plan loss=hinge d_steps=5              which optimizer and lr update which network
+  ganforge train preset=wgan-gp                   a recipe from the papers (ganforge presets)
+  ganforge train schedule=onestep                 one-step (simultaneous) updates
   ganforge sample runs/fashion-mnist-dcgan-nonsaturating -n 64 -o grid.png
+  ganforge eval runs/fashion-mnist-dcgan-nonsaturating --metrics fid,kid,pr,dc -n 10000
+  ganforge train-classifier                       the default feature network for eval
+  ganforge doctor runs/fashion-mnist-dcgan-nonsaturating   findings and what to try
 """
 
 
@@ -39,12 +44,40 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--config", help="YAML config file")
     pl.add_argument("overrides", nargs="*", metavar="key=value")
 
+    sub.add_parser("presets", help="list the presets (preset=NAME) and what each sets")
+
     sa = sub.add_parser("sample", help="write a grid of samples from a run's last checkpoint")
     sa.add_argument("run_dir")
     sa.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     sa.add_argument("-o", "--out", default="samples.png", help="output PNG (default samples.png)")
     sa.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
+    _add_eval_parsers(sub)
+    do = sub.add_parser("doctor", help="what went wrong (or right) in a run, and what to try")
+    do.add_argument("run_dir")
     return ap
+
+
+def _add_eval_parsers(sub) -> None:
+    ev = sub.add_parser("eval", help="metrics of a run's last checkpoint, written to eval.json")
+    ev.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                    help="one or more run directories (several: one column each)")
+    ev.add_argument("--metrics", default="auto",
+                    help="comma-separated fid,kid,pr,dc,is,classes,modes (default auto)")
+    ev.add_argument("-n", "--n", type=int, default=10000, help="samples (default 10000)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
+    ev.add_argument("--feature-net", default="default",
+                    help="default (ganforge's classifier; the samples themselves for points), "
+                         "identity, or a TorchScript file")
+    ev.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
+                    help="use G_ema (default: when the run has one)")
+    ev.add_argument("--reference", default="train", help="real data: train (default) or test")
+    ev.add_argument("--replace", action="store_true",
+                    help="start eval.json afresh instead of adding to it")
+    from .metrics.train_classifier import add_arguments
+
+    tc = sub.add_parser("train-classifier",
+                        help="train the default feature network on Fashion-MNIST")
+    add_arguments(tc)
 
 
 def _say(msg: str) -> None:
@@ -106,6 +139,12 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def cmd_presets(args) -> int:
+    from .presets import describe_presets
+    print(describe_presets(), end="")
+    return 0
+
+
 def cmd_sample(args) -> int:
     from .config import build_config, read_yaml
     from .images import sample_image, save_png
@@ -121,7 +160,7 @@ def cmd_sample(args) -> int:
     cfg.seed = args.seed
     run = build_run(cfg)
     path = restore(run, run_dir)
-    samples = generate(run.trainer.G, fixed_z(cfg, run.trainer.players.z_shape, args.n)
+    samples = generate(run.trainer.G_sample, fixed_z(cfg, run.trainer.players.z_shape, args.n)
                        .to(run.trainer.device))
     reference = run.batches.x[:2500] if run.dataset.kind == "points" else None
     image = sample_image(samples.cpu(), reference)
@@ -133,10 +172,46 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    from .evaluate import evaluate, format_table, write_eval_json
+
+    evaluations = [evaluate(d, args.metrics, args.n, args.seed, args.feature_net, args.ema,
+                            args.reference, log=_say) for d in args.run_dirs]
+    table = format_table(evaluations)  # refuses incomparable columns before anything is written
+    for ev in evaluations:
+        _say(f"wrote {write_eval_json(ev, replace=args.replace)}")
+    print(table)
+    return 0
+
+
+def cmd_train_classifier(args) -> int:
+    from .metrics.train_classifier import main as train_classifier
+
+    return train_classifier(args, log=_say)
+
+
+def cmd_doctor(args) -> int:
+    from .doctor.report import render_report
+
+    print(render_report(args.run_dir))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    # argparse stops filling key=value positionals at the first option, so
+    # `ganforge train steps=10 --no-progress seed=1` leaves seed=1 over: take it back.
+    overrides = [a for a in extra if "=" in a and not a.startswith("-")]
+    if overrides and hasattr(args, "overrides"):
+        args.overrides += overrides
+        extra = [a for a in extra if a not in overrides]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        return {"train": cmd_train, "plan": cmd_plan, "sample": cmd_sample}[args.command](args)
+        return {"train": cmd_train, "plan": cmd_plan, "sample": cmd_sample, "eval": cmd_eval,
+                "train-classifier": cmd_train_classifier, "doctor": cmd_doctor,
+                "presets": cmd_presets}[args.command](args)
     except UserError as err:
         _say(f"ganforge: error: {err}")
         return 2

@@ -21,7 +21,8 @@ from .errors import UserError, nearest
 from .losses import LOSSES
 
 # Choices that are validated here; the registries they mirror are checked in tests.
-SCHEDULES = ("alternating",)
+SCHEDULES = ("alternating", "onestep")
+ONESTEP_IMPLS = ("fused", "stopgrad")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 LR_SCHEDULES = ("constant", "step", "linear", "cosine", "exponential")
 
@@ -41,6 +42,9 @@ class ModelConfig:
     width: int = 64                # DCGAN base channel count / MLP hidden size
     d_batchnorm: bool | None = None  # BatchNorm in D's hidden layers; None: on for dcgan
     d_dropout: float = 0.0         # dropout after D's activations
+    spectral_norm: bool = False    # spectral normalization on every D layer (Miyato et al.)
+    d_minibatch_stddev: bool = False  # minibatch standard-deviation layer in D's head
+    d_minibatch_disc: int = 0      # minibatch discrimination kernels in D's head; 0 off
 
 
 @dataclass
@@ -61,11 +65,56 @@ class LRScheduleConfig:
 
 
 @dataclass
+class RegConfig:
+    """Penalties and constraints (docs/stabilization.md). 0 turns a term off."""
+    gp: float = 0.0                # WGAN-GP weight lambda: (||grad D(x_hat)|| - 1)^2
+    gp_one_sided: bool = False     # max(0, ||grad|| - 1)^2 instead
+    dragan: float = 0.0            # DRAGAN weight
+    r1: float = 0.0                # R1 gamma (applied as gamma/2 E||grad D(real)||^2)
+    r2: float = 0.0                # R2 gamma (the same on fake)
+    interval: int = 1              # lazy regularization: every k-th D step, weight x k
+    clip_D: float = 0.0            # WGAN weight clipping of D to [-c, c]
+    l2_G: float = 0.0              # L2 weight penalties per network
+    l2_D: float = 0.0
+    grad_clip_G: float = 0.0       # max gradient norm per network
+    grad_clip_D: float = 0.0
+
+
+@dataclass
+class AugmentConfig:
+    policy: str = ""               # DiffAugment: comma list of color,translation,cutout; "" off
+    p: float = 1.0                 # probability per transform and sample
+
+
+@dataclass
+class NoiseConfig:
+    sigma: float = 0.0             # instance noise std on every D input; 0 off
+    anneal_steps: int = 0          # linear decay to 0 over this many D steps; 0: constant
+
+
+@dataclass
+class EMAConfig:
+    half_life_images: float = 0.0  # EMA of G's weights; 0 off (StyleGAN2: 10,000 images)
+    rampup: float | None = None    # ADA's ramp-up (0.05): half-life <= images_seen * rampup
+
+
+@dataclass
+class EvalConfig:
+    every: int = 0                 # metrics every N steps during training; 0: off
+    metrics: str = "auto"          # comma-separated fid,kid,pr,dc,is,classes,modes, or auto
+    n: int = 2000                  # generated (and real) samples per evaluation
+    feature_net: str = "default"   # default | identity | path to a TorchScript file
+
+
+@dataclass
 class Config:
+    preset: str | None = None       # a recipe from the papers (ganforge presets)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: str = "nonsaturating"
-    schedule: str = "alternating"
+    schedule: str = "alternating"   # or onestep: simultaneous updates (see docs/onestep.md)
+    onestep_impl: str = "fused"     # onestep only: fused (least work) or stopgrad (reference)
+    reuse_fake: bool = False        # alternating only: the G step reuses the D step's z
     steps: int = 3000
     batch_size: int = 64
     seed: int = 0
@@ -79,6 +128,7 @@ class Config:
     lr_schedule_G: LRScheduleConfig = field(default_factory=LRScheduleConfig)
     lr_schedule_D: LRScheduleConfig = field(default_factory=LRScheduleConfig)
     precision: str = "fp32"
+    channels_last: bool = False     # NHWC memory format for image models (faster with bf16)
     device: str = "auto"
     log_every: int = 50
     sample_every: int = 500
@@ -86,11 +136,20 @@ class Config:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     tensorboard: bool = True
+    reg: RegConfig = field(default_factory=RegConfig)
+    label_smoothing: float = 0.0    # one-sided: D's real target 1 - s
+    feature_matching: float = 0.0   # weight of feature matching in G's loss
+    historical_averaging: float = 0.0  # weight of each player's historical averaging term
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    ema: EMAConfig = field(default_factory=EMAConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)  # metrics during training
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "loss": tuple(LOSSES),
     "schedule": SCHEDULES,
+    "onestep_impl": ONESTEP_IMPLS,
     "precision": ("fp32", "bf16"),
     "data.scale": SCALES,
     "model.name": ("dcgan", "mlp"),
@@ -99,8 +158,13 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 POSITIVE = {"steps", "batch_size", "d_steps", "g_steps", "lr_G", "lr_D", "model.z_dim",
             "model.width", "n_samples", "keep_checkpoints", "lr_schedule_G.step_size",
-            "lr_schedule_D.step_size"}
-NON_NEGATIVE = {"log_every", "sample_every", "checkpoint_every", "model.d_dropout", "seed"}
+            "lr_schedule_D.step_size", "eval.n", "reg.interval"}
+NON_NEGATIVE = {"log_every", "sample_every", "checkpoint_every", "model.d_dropout", "seed",
+                "eval.every", "model.d_minibatch_disc", "reg.gp", "reg.dragan", "reg.r1",
+                "reg.r2", "reg.clip_D", "reg.l2_G", "reg.l2_D", "reg.grad_clip_G",
+                "reg.grad_clip_D", "label_smoothing", "feature_matching",
+                "historical_averaging", "augment.p", "noise.sigma", "noise.anneal_steps",
+                "ema.half_life_images"}
 SHORTHAND = {"data": "name", "model": "name"}   # data=ring8 means data.name=ring8
 
 
@@ -193,6 +257,8 @@ def _validate(cfg: Config) -> None:
     for key in NON_NEGATIVE:
         if not _get(cfg, key) >= 0:
             raise UserError(f"{key} must be >= 0, got {_get(cfg, key)!r}")
+    if not cfg.label_smoothing < 1:
+        raise UserError(f"label_smoothing must be in [0, 1) (e.g. 0.1), got {cfg.label_smoothing}")
     if not cfg.model.d_dropout < 1:
         raise UserError(f"model.d_dropout must be < 1, got {cfg.model.d_dropout}")
 
@@ -214,11 +280,20 @@ def parse_overrides(items: list[str]) -> list[tuple[str, str]]:
 
 
 def build_config(base: dict | None = None, overrides: list[str] | None = None) -> Config:
-    """Defaults, then ``base`` (a YAML mapping), then ``key=value`` overrides; validated."""
+    """Defaults, then the preset (if ``preset`` is set in ``base`` or ``overrides``), then
+    ``base`` (a YAML mapping), then ``key=value`` overrides; validated. The user's own
+    settings win over the preset's."""
+    from .presets import get_preset
+
+    pairs = parse_overrides(overrides or [])
+    preset = next((v for k, v in reversed(pairs) if k == "preset"), (base or {}).get("preset"))
     cfg = Config()
+    if preset not in (None, "", "none", "null"):
+        for key, value in get_preset(str(preset)).overrides.items():
+            _set(cfg, key, value)
     for key, value in (base or {}).items():
         _set(cfg, str(key), value)
-    for key, value in parse_overrides(overrides or []):
+    for key, value in pairs:
         _set(cfg, key, value)
     _validate(cfg)
     return cfg

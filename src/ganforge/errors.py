@@ -19,9 +19,9 @@ class UserError(Exception):
 
 
 class NonFiniteLossError(UserError):
-    """A loss (or, at checkpoint time, a parameter) became NaN or inf.
+    """A loss or a gradient (or, at checkpoint time, a parameter) became NaN or inf.
 
-    A non-finite loss is caught before its optimizer step; a checkpoint is never written from
+    A non-finite loss or gradient norm is caught before its optimizer step; a checkpoint is never written from
     non-finite parameters. Either way the last checkpoint on disk is a good one.
     """
 
@@ -38,7 +38,8 @@ class NonFiniteLossError(UserError):
 
     def _message(self) -> str:
         at = f" at step {self.step}" if self.step is not None else ""
-        what = ("training stopped before the optimizer step" if self.kind == "loss" else
+        what = ("training stopped before the optimizer step" if self.kind in ("loss", "gradient")
+                else
                 "no checkpoint was written from it")
         last = f" ({self.last})" if self.last else ""
         return (

@@ -11,6 +11,11 @@ Identities used below: -log(sigmoid(x)) = softplus(-x) and -log(1 - sigmoid(x)) 
 The registry ``LOSSES`` maps the paper names to :class:`Loss` records; ``get_loss`` looks one up
 with a helpful error. ``zero_sum`` marks losses where G's loss is exactly minus D's fake term,
 so d(G loss)/d(fake) = -d(D loss)/d(fake) (one-step training exploits that).
+
+One-sided label smoothing (Salimans et al. 2016, section 3.4): ``d_loss(..., real_label=0.9)``
+gives D a real target of 0.9 instead of 1; the fake target stays 0 (smoothing it would reward
+G's samples where the data has none). Defined for the cross-entropy losses (D's real term
+becomes the cross-entropy with target 1 - s) and least squares ((D(x) - real_label)^2 / 2).
 """
 
 from __future__ import annotations
@@ -40,6 +45,12 @@ def saturating_d_fake(fake_logits: Tensor) -> Tensor:
 def saturating_g(fake_logits: Tensor) -> Tensor:
     """log(1 - D(G(z))) = -softplus(logit). Its gradient vanishes when D rejects fakes."""
     return -F.softplus(fake_logits)
+
+
+def saturating_d_real_smoothed(real_logits: Tensor, real_label: float) -> Tensor:
+    """Cross-entropy with target t = real_label: -t log D(x) - (1 - t) log(1 - D(x))
+    = t softplus(-logit) + (1 - t) softplus(logit)."""
+    return real_label * F.softplus(-real_logits) + (1.0 - real_label) * F.softplus(real_logits)
 
 
 # --- nonsaturating: G maximizes log D(G(z)) instead (same paper, section 3) -----------------
@@ -81,6 +92,11 @@ def least_squares_d_real(real_logits: Tensor) -> Tensor:
     return 0.5 * (real_logits - 1.0).square()
 
 
+def least_squares_d_real_smoothed(real_logits: Tensor, real_label: float) -> Tensor:
+    """(D(x) - real_label)^2 / 2: the LSGAN real target b moved from 1 to real_label."""
+    return 0.5 * (real_logits - real_label).square()
+
+
 def least_squares_d_fake(fake_logits: Tensor) -> Tensor:
     """D(G(z))^2 / 2."""
     return 0.5 * fake_logits.square()
@@ -92,6 +108,7 @@ def least_squares_g(fake_logits: Tensor) -> Tensor:
 
 
 LossFn = Callable[[Tensor], Tensor]
+SmoothedFn = Callable[[Tensor, float], Tensor]
 
 
 def at_least_fp32(x: Tensor) -> Tensor:
@@ -111,11 +128,30 @@ class Loss:
     d_formula: str
     g_formula: str
     zero_sum: bool
+    # D's real term with a real target other than 1 (one-sided label smoothing); None when the
+    # loss has no labels to smooth.
+    d_real_smoothed: SmoothedFn | None = None
 
-    def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-        """Scalar D loss: batch means of the real and fake terms, in float32 or better."""
-        return (self.d_real(at_least_fp32(real_logits)).mean()
-                + self.d_fake(at_least_fp32(fake_logits)).mean())
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor, *,
+               real_label: float = 1.0) -> Tensor:
+        """Scalar D loss: batch means of the real and fake terms, in float32 or better.
+
+        ``real_label`` < 1 is one-sided label smoothing (real side only); 1.0 is the plain loss,
+        computed exactly as without it.
+        """
+        real_logits = at_least_fp32(real_logits)
+        if real_label == 1.0:
+            real_term = self.d_real(real_logits)
+        else:
+            if self.d_real_smoothed is None:
+                raise UserError(
+                    "label smoothing is defined for the cross-entropy and least-squares losses "
+                    f"(saturating, nonsaturating, least_squares), not {self.name}: drop "
+                    "real_label or choose one of those losses")
+            if not 0.0 < real_label <= 1.0:
+                raise UserError(f"real_label must be in (0, 1] (e.g. 0.9), got {real_label!r}")
+            real_term = self.d_real_smoothed(real_logits, real_label)
+        return real_term.mean() + self.d_fake(at_least_fp32(fake_logits)).mean()
 
     def g_loss(self, fake_logits: Tensor) -> Tensor:
         """Scalar G loss, in float32 or better."""
@@ -126,10 +162,12 @@ LOSSES: dict[str, Loss] = {
     "saturating": Loss(
         "saturating", saturating_d_real, saturating_d_fake, saturating_g,
         "-log D(x) - log(1 - D(G(z)))", "log(1 - D(G(z)))  (minimax)", zero_sum=True,
+        d_real_smoothed=saturating_d_real_smoothed,
     ),
     "nonsaturating": Loss(
         "nonsaturating", saturating_d_real, saturating_d_fake, nonsaturating_g,
         "-log D(x) - log(1 - D(G(z)))", "-log D(G(z))", zero_sum=False,
+        d_real_smoothed=saturating_d_real_smoothed,
     ),
     "hinge": Loss(
         "hinge", hinge_d_real, hinge_d_fake, linear_g,
@@ -142,6 +180,7 @@ LOSSES: dict[str, Loss] = {
     "least_squares": Loss(
         "least_squares", least_squares_d_real, least_squares_d_fake, least_squares_g,
         "(D(x) - 1)^2 / 2 + D(G(z))^2 / 2", "(D(G(z)) - 1)^2 / 2", zero_sum=False,
+        d_real_smoothed=least_squares_d_real_smoothed,
     ),
 }
 

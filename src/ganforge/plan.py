@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .players import Players
+from .steps.phase import FROZEN
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class PhasePlan:
     optimizer: str              # "opt_D = Adam(lr=0.0002, betas=(0.5, 0.999))"
     optimizer_covers: str       # "exactly D's 8 trainable tensors"
     note: str
+    simultaneous: str = ""      # the one-step group this part belongs to, if any
 
 
 @dataclass(frozen=True)
@@ -37,20 +39,30 @@ class TrainingPlan:
     lr_schedules: dict[str, str]
     precision: str
     device: str
+    extras: tuple[str, ...] = ()
 
     def format(self) -> str:
         lines = [f"Training plan ({self.schedule}; device {self.device}, precision "
                  f"{self.precision})"]
+        group = None
         for ph in self.phases:
+            if ph.simultaneous and ph.simultaneous != group:
+                lines.append(f"  one-step phase {ph.simultaneous}  x1 per iteration: both "
+                             "gradients are taken at the same parameters, then both "
+                             "optimizers step (a simultaneous update)")
+            group = ph.simultaneous
             lines += [
-                f"  phase {ph.name}  x{ph.repeat} per iteration",
+                (f"  part {ph.name}" if ph.simultaneous else
+                 f"  phase {ph.name}  x{ph.repeat} per iteration"),
                 f"    loss:      {ph.loss}",
                 f"    gradients: {ph.trains}",
-                f"    frozen:    {ph.frozen}",
+                f"    {'kept out:' if ph.simultaneous else 'frozen:  '} {ph.frozen}",
                 f"    updated by {ph.optimizer}, {ph.optimizer_covers}",
             ]
             if ph.note:
                 lines.append(f"    note:      {ph.note}")
+        for extra in self.extras:
+            lines.append(f"  + {extra}")
         lines.append("  lr schedules: " + ", ".join(f"{k}: {v}" for k, v in
                                                     self.lr_schedules.items()))
         lines.append("  No other optimizer exists: G's parameters are stepped only by opt_G, "
@@ -101,7 +113,8 @@ def _net_name(p: Players, module: nn.Module) -> str:
     return "G" if module is p.G else "D" if module is p.D else type(module).__name__
 
 
-def training_plan(strategy, p: Players, schedulers: dict | None = None) -> TrainingPlan:
+def training_plan(strategy, p: Players, schedulers: dict | None = None,
+                  extras: tuple[str, ...] = ()) -> TrainingPlan:
     """Read the plan off ``strategy.phases(p)`` and the live networks and optimizers."""
     phases = []
     for ph in strategy.phases(p):
@@ -125,12 +138,19 @@ def training_plan(strategy, p: Players, schedulers: dict | None = None) -> Train
         frozen_net = _net_name(p, ph.frozen)
         idle_opt = _opt_name(p, p.opt_G if ph.frozen is p.G else p.opt_D)
         all_frozen = _count(list(ph.frozen.parameters()))
+        if ph.blocked != FROZEN:
+            # One-step part: the other network is not frozen (its own part needs gradients);
+            # it is kept out of this loss's gradient by the mechanism named here.
+            leaked, blocked = [], f"{frozen_net} gets no gradient from this loss: {ph.blocked}"
+        elif leaked:
+            blocked = f"{frozen_net}: {len(leaked)} tensors STILL require grad"
+        else:
+            blocked = (f"{frozen_net} (requires_grad off for all {all_frozen}; no gradient "
+                       f"computed, {idle_opt} does not step)")
         phases.append(PhasePlan(
             name=ph.name, repeat=ph.repeat, loss=ph.loss_formula,
-            trains=f"{net}: {_count(trains)}", grads_in_frozen=len(leaked),
-            frozen=(f"{frozen_net}: {len(leaked)} tensors STILL require grad" if leaked else
-                    f"{frozen_net} (requires_grad off for all {all_frozen}; no gradient "
-                    f"computed, {idle_opt} does not step)"),
+            trains=f"{net}: {_count(trains)}", grads_in_frozen=len(leaked), frozen=blocked,
+            simultaneous=ph.simultaneous,
             optimizer=f"{_opt_name(p, ph.opt)} = {describe_optimizer(ph.opt)}",
             optimizer_covers=covers, note=ph.note,
         ))
@@ -139,4 +159,5 @@ def training_plan(strategy, p: Players, schedulers: dict | None = None) -> Train
         schedule=strategy.name, phases=tuple(phases),
         lr_schedules={k: describe_scheduler(schedulers.get(k)) for k in ("G", "D")},
         precision=p.precision, device=str(p.device),
+        extras=(*p.objective.describe(), *extras),
     )

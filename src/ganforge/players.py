@@ -1,6 +1,7 @@
 """The two players and what an update needs to know about them.
 
-:class:`Players` bundles G, D, their optimizers, the loss, the latent sampler and the precision
+:class:`Players` bundles G, D, their optimizers, the loss (with its extra terms, an
+:class:`~ganforge.objective.Objective`), the latent sampler and the precision
 context. It holds no training logic: update strategies (``steps.py``) read it and step it.
 There is exactly one optimizer per network and no combined optimizer; :func:`check_optimizer`
 proves at construction that ``opt_G`` holds exactly G's trainable parameters and ``opt_D``
@@ -18,6 +19,7 @@ from torch import nn
 
 from .errors import UserError
 from .losses import Loss
+from .objective import Objective
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -36,6 +38,8 @@ class Players:
     precision: str = "fp32"
     z_generator: torch.Generator = field(default_factory=torch.Generator)
     z_dtype: torch.dtype = torch.float32
+    objective: Objective = field(default_factory=Objective)
+    diag_every: int = 10   # update-to-weight ratios every N updates of each network (0: never)
 
     def sample_z(self, n: int) -> torch.Tensor:
         """(n, *z_shape) standard normal latents from this run's own generator (not the global

@@ -18,17 +18,23 @@ from pathlib import Path
 import torch
 
 from . import __version__
+from .augment import DiffAugment
 from .callbacks import Checkpointer, JSONLLogger, Progress, SampleGrid, TensorBoardLogger
 from .checkpoint import load_latest, signature, signature_differences
 from .config import Config, LRScheduleConfig, OptimConfig, build_config, dump_yaml, read_yaml, to_dict
 from .data import Batches, Dataset, load_dataset
+from .doctor.callback import DiversityProbe, Doctor, probe_interval
+from .ema import EMA
 from .errors import UserError
 from .nets import build_nets
+from .noise import InstanceNoise
+from .objective import Objective
+from .regularizers import apply_spectral_norm, build_penalties
 from .trainer import Trainer
 
 # Keys that may change when a run is resumed; anything else would make it a different run.
 RESUMABLE_KEYS = {"steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-                  "tensorboard", "device", "run_dir"}
+                  "tensorboard", "device", "run_dir", "eval"}
 
 
 def make_optimizer(cfg: OptimConfig, module: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -88,13 +94,34 @@ class Run:
     run_dir: Path | None = None
 
 
+def build_objective(cfg: Config) -> Objective:
+    """The extra terms and D-input transforms of ``cfg`` (docs/stabilization.md)."""
+    reg = cfg.reg
+    policy = tuple(x.strip() for x in cfg.augment.policy.split(",") if x.strip())
+    return Objective(
+        penalties=build_penalties(gp=reg.gp, gp_one_sided=reg.gp_one_sided, r1=reg.r1,
+                                  r2=reg.r2, dragan=reg.dragan, l2_D=reg.l2_D,
+                                  interval=reg.interval),
+        real_label=1.0 - cfg.label_smoothing, feature_matching=cfg.feature_matching,
+        historical_averaging=cfg.historical_averaging, l2_G=reg.l2_G, clip_D=reg.clip_D,
+        grad_clip_G=reg.grad_clip_G, grad_clip_D=reg.grad_clip_D,
+        augment=DiffAugment(p=cfg.augment.p, policy=policy) if policy else None,
+        noise=(InstanceNoise(cfg.noise.sigma, cfg.noise.anneal_steps or None)
+               if cfg.noise.sigma > 0 else None),
+        seed=cfg.seed)
+
+
 def build_run(cfg: Config) -> Run:
     """Data, networks, optimizers, schedulers and the Trainer, checked before any step."""
     torch.manual_seed(cfg.seed)  # network init is part of the seeded run
     dataset = load_dataset(cfg.data.name, root=cfg.data.root, limit=cfg.data.limit,
                            seed=cfg.seed)
     G, D = build_nets(cfg.model.name, dataset.sample_shape, cfg.model.z_dim, cfg.model.width,
-                      d_batchnorm=_d_batchnorm(cfg), d_dropout=cfg.model.d_dropout)
+                      d_batchnorm=_d_batchnorm(cfg), d_dropout=cfg.model.d_dropout,
+                      d_minibatch_stddev=cfg.model.d_minibatch_stddev,
+                      d_minibatch_disc=cfg.model.d_minibatch_disc)
+    if cfg.model.spectral_norm:
+        apply_spectral_norm(D)   # before opt_D is built: it must hold the new parameters
     opt_G = make_optimizer(cfg.optim_G, G, cfg.lr_G)
     opt_D = make_optimizer(cfg.optim_D, D, cfg.lr_D)
     trainer = Trainer(
@@ -102,7 +129,11 @@ def build_run(cfg: Config) -> Run:
         g_steps=cfg.g_steps, sched_G=make_lr_schedule(cfg.lr_schedule_G, opt_G, cfg.steps),
         sched_D=make_lr_schedule(cfg.lr_schedule_D, opt_D, cfg.steps),
         precision=cfg.precision, device=cfg.device, seed=cfg.seed, batch_size=cfg.batch_size,
-        data_scale=cfg.data.scale)
+        data_scale=cfg.data.scale, channels_last=cfg.channels_last,
+        onestep_impl=cfg.onestep_impl if cfg.schedule == "onestep" else None,
+        reuse_fake=cfg.reuse_fake or None, objective=build_objective(cfg),
+        ema=(EMA(G, cfg.ema.half_life_images, cfg.ema.rampup) if cfg.ema.half_life_images
+             else None))
     # The data checks run here, before a run directory exists, so bad data costs nothing.
     batches = trainer.prepare_data(Batches(dataset.x, cfg.batch_size, seed=cfg.seed))
     return Run(cfg, trainer, dataset, batches, [dataset.source, *trainer.notes])
@@ -132,6 +163,16 @@ def attach_run_dir(run: Run, run_dir: Path, progress: bool = True) -> None:
                      extra=lambda: {"config": to_dict(cfg), "version": __version__,
                                     "signature": signature(trainer.G, trainer.D)}),
     ]
+    if cfg.eval.every > 0:  # after the loggers (file trimmed, tb open), before the checkpoint
+        from .metrics.callback import EvalCallback
+
+        callbacks.insert(len(callbacks) - 1, EvalCallback(
+            run_dir / "metrics.jsonl", cfg.eval.every, run.batches.x, cfg.data.name,
+            run.dataset.kind, cfg.eval.metrics, cfg.eval.n, cfg.seed, cfg.eval.feature_net, tb))
+    # The probe first (its diag/ values go into the step's stats before the loggers see
+    # them); the doctor after every writer of metrics.jsonl, whose rows it reads.
+    callbacks.insert(0, DiversityProbe(run.batches.x, probe_interval(cfg.log_every)))
+    callbacks.append(Doctor(run_dir, cfg.log_every, metrics=run_dir / "metrics.jsonl"))
     if progress:
         callbacks.append(Progress(cfg.log_every))
     trainer.callbacks = callbacks

@@ -20,24 +20,41 @@ from torch import nn
 from .data.batches import Batches
 from .data.range_check import SCALES
 from .errors import NonFiniteLossError, UserError, nearest
+from .ema import EMA
 from .losses import Loss, get_loss
+from .objective import Objective
 from .plan import TrainingPlan, training_plan
 from .preflight import check_data
 from .players import (PRECISIONS, Players, check_optimizer, infer_z_shape, param_dtype,
                       resolve_device)
-from .steps import Alternating, real_feeder
+from .steps import Alternating, OneStep, real_feeder
 
-SCHEDULES = {"alternating": Alternating}
+SCHEDULES = {"alternating": Alternating, "onestep": OneStep}
+# Options that belong to one schedule only; giving one to the other schedule is an error.
+SCHEDULE_OPTIONS = {"reuse_fake": "alternating", "onestep_impl": "onestep"}
 
 
-def make_schedule(schedule, d_steps: int = 1, g_steps: int = 1):
-    """A strategy object from a name in ``SCHEDULES``; an object with ``step`` passes through."""
+def make_schedule(schedule, d_steps: int = 1, g_steps: int = 1, **options):
+    """A strategy object from a name in ``SCHEDULES``; an object with ``step`` passes through.
+
+    ``options`` (``reuse_fake=`` for alternating, ``onestep_impl=`` for onestep) left at None
+    are not passed on."""
+    options = {k: v for k, v in options.items() if v is not None}
     if not isinstance(schedule, str):
+        if options:
+            raise UserError(f"{', '.join(options)}: set these on the strategy object you pass "
+                            "as schedule=")
         return schedule
     if schedule not in SCHEDULES:
         raise UserError(f"unknown schedule {schedule!r}{nearest(schedule, SCHEDULES)}; "
                         f"choose one of: {', '.join(SCHEDULES)}")
-    return SCHEDULES[schedule](d_steps=d_steps, g_steps=g_steps)
+    for key in options:
+        if SCHEDULE_OPTIONS.get(key) != schedule:
+            raise UserError(f"{key} applies to schedule={SCHEDULE_OPTIONS.get(key)} only, "
+                            f"not to schedule={schedule}")
+    if "onestep_impl" in options:
+        options["impl"] = options.pop("onestep_impl")
+    return SCHEDULES[schedule](d_steps=d_steps, g_steps=g_steps, **options)
 
 
 def default_optimizer(module: nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -53,8 +70,17 @@ class Trainer:
         opt_G, opt_D: their optimizers (default Adam(lr_G / lr_D, betas=(0.5, 0.999))).
             ``opt_G`` must hold exactly G's trainable parameters, ``opt_D`` exactly D's.
         loss: a name from ``ganforge.losses.LOSSES`` or a ``Loss``.
-        schedule: ``"alternating"`` or a strategy object; ``d_steps``/``g_steps`` set the
-            number of D updates per G update and the reverse.
+        schedule: ``"alternating"``, ``"onestep"`` or a strategy object (``ganforge.steps``);
+            ``d_steps``/``g_steps`` set the number of D updates per G update and the reverse
+            (alternating only). ``reuse_fake=True``: alternating's G step reuses the D step's
+            G(z) (the PyTorch DCGAN example's variant). ``onestep_impl``: ``"fused"``
+            (default) or ``"stopgrad"`` (seed 001's single loss, the reference).
+        objective: penalties, label smoothing, feature matching, augmentation, instance
+            noise, clipping (``ganforge.objective.Objective``); default: the plain loss.
+        ema: an ``EMA`` of G's weights, or its half-life in images (0/None: off). Samples and
+            evaluation then use ``G_ema`` (``trainer.G_sample``).
+        channels_last: NHWC memory format for 4-D weights and image batches (faster with
+            bf16 on CPUs with AMX).
         sched_G, sched_D: optional ``torch.optim.lr_scheduler`` objects, stepped once per
             iteration.
         z_dim: latent size (default ``G.z_dim``).
@@ -74,7 +100,10 @@ class Trainer:
                  d_steps: int = 1, g_steps: int = 1, lr_G: float = 2e-4, lr_D: float = 2e-4,
                  sched_G=None, sched_D=None, z_dim=None, precision: str = "fp32",
                  device="auto", seed: int | None = None, batch_size: int = 64,
-                 data_scale: str = "check", callbacks: Sequence = ()):
+                 data_scale: str = "check", callbacks: Sequence = (),
+                 onestep_impl: str | None = None, reuse_fake: bool | None = None,
+                 channels_last: bool = False, objective: Objective | None = None,
+                 ema: EMA | float | None = None):
         if precision not in PRECISIONS:
             raise UserError(f"precision must be one of {PRECISIONS}, got {precision!r}"
                             f"{nearest(precision, PRECISIONS)}")
@@ -82,8 +111,10 @@ class Trainer:
             raise UserError(f"data_scale must be one of {SCALES}, got {data_scale!r}"
                             f"{nearest(data_scale, SCALES)}")
         self.device = resolve_device(device)
-        G.to(self.device)
-        D.to(self.device)
+        # channels_last: NHWC for 4-D weights and batches (no-op for other shapes).
+        self.memory_format = torch.channels_last if channels_last else torch.preserve_format
+        G.to(self.device, memory_format=self.memory_format)
+        D.to(self.device, memory_format=self.memory_format)
         opt_G = opt_G if opt_G is not None else default_optimizer(G, lr_G)
         opt_D = opt_D if opt_D is not None else default_optimizer(D, lr_D)
         check_optimizer(opt_G, G, "G", D, "D")
@@ -96,8 +127,12 @@ class Trainer:
         else:
             z_gen.seed()
         self.players = Players(G, D, opt_G, opt_D, get_loss(loss), infer_z_shape(G, z_dim),
-                               self.device, precision, z_gen, param_dtype(G))
-        self.strategy = make_schedule(schedule, d_steps, g_steps)
+                               self.device, precision, z_gen, param_dtype(G),
+                               objective if objective is not None else Objective(seed=seed or 0))
+        # EMA of G's weights: an EMA object, or a half-life in images.
+        self.ema = EMA(G, ema) if isinstance(ema, (int, float)) and ema else (ema or None)
+        self.strategy = make_schedule(schedule, d_steps, g_steps, onestep_impl=onestep_impl,
+                                      reuse_fake=reuse_fake)
         self.schedulers = {"G": sched_G, "D": sched_D}
         self.batch_size = batch_size
         self.callbacks = list(callbacks)
@@ -115,10 +150,21 @@ class Trainer:
     opt_G = property(lambda self: self.players.opt_G)
     opt_D = property(lambda self: self.players.opt_D)
     loss = property(lambda self: self.players.loss)
+    objective = property(lambda self: self.players.objective)
+    G_ema = property(lambda self: self.ema.G_ema if self.ema is not None else None)
+
+    @property
+    def G_sample(self) -> nn.Module:
+        """The generator for samples and evaluation: G_ema when EMA is on, else G."""
+        return self.ema.G_ema if self.ema is not None else self.players.G
 
     def plan(self) -> TrainingPlan:
         """The training plan read off the live objects (print ``plan().format()``)."""
-        return training_plan(self.strategy, self.players, self.schedulers)
+        ema = () if self.ema is None else (
+            f"G_ema: EMA of G's weights, half-life {self.ema.half_life_images:g} images"
+            + (f", ramp-up {self.ema.rampup:g}" if self.ema.rampup else "")
+            + "; used for samples and evaluation",)
+        return training_plan(self.strategy, self.players, self.schedulers, ema)
 
     def step(self, real: torch.Tensor | Sequence[torch.Tensor] | Iterable) -> dict[str, float]:
         """One iteration of the schedule. ``real`` is one batch, or (for ``d_steps > 1``) a
@@ -128,7 +174,10 @@ class Trainer:
 
         def next_real() -> torch.Tensor:
             nonlocal seen
-            batch = feed().to(self.device, non_blocking=True)
+            batch = feed()
+            batch = batch.to(self.device, non_blocking=True,
+                             memory_format=(self.memory_format if batch.dim() == 4 else
+                                            torch.preserve_format))
             seen += batch.shape[0]
             return batch
 
@@ -137,6 +186,12 @@ class Trainer:
             stats = self.strategy.step(self.players, next_real)
         except NonFiniteLossError as err:
             raise err.at_step(self.step_count + 1)
+        if self.ema is not None:
+            # Images G was trained on this iteration: its batch size times its steps.
+            per_g_step = seen // getattr(self.strategy, "d_steps", 1)
+            stats["ema/beta"] = torch.tensor(self.ema.update(
+                self.players.G, per_g_step * getattr(self.strategy, "g_steps", 1),
+                self.images_seen), dtype=torch.float64)
         for sched in self.schedulers.values():
             if sched is not None:
                 sched.step()
@@ -210,6 +265,8 @@ class Trainer:
                     "cuda": (torch.cuda.get_rng_state_all() if torch.cuda.is_available()
                              else [])},
             "data": self.batches.state_dict() if self.batches is not None else None,
+            "objective": p.objective.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -226,6 +283,13 @@ class Trainer:
                                 f"{'has none' if sched is None else 'has one'}")
             if sched is not None:
                 sched.load_state_dict(saved)
+        if (self.ema is None) != (state.get("ema") is None):
+            raise UserError(f"the checkpoint {'has' if state.get('ema') else 'has no'} an EMA "
+                            f"of G, the current run {'has none' if self.ema is None else 'has one'}")
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        if state.get("objective") is not None:
+            p.objective.load_state_dict(state["objective"], {"G": p.G, "D": p.D})
         self.step_count = int(state["counters"]["step"])
         self.images_seen = int(state["counters"]["images_seen"])
         torch.set_rng_state(state["rng"]["torch"])

@@ -12,6 +12,7 @@ from torch import nn
 from ganforge.errors import UserError
 from ganforge.nets.dcgan import SUPPORTED_SIZES, DCGANDiscriminator, DCGANGenerator
 from ganforge.nets.init import dcgan_init_
+from ganforge.nets.layers import MinibatchDiscrimination, MinibatchStdDev
 from ganforge.nets.mlp import OUTPUTS, MLPDiscriminator, MLPGenerator
 
 NET_NAMES = ("mlp", "dcgan")
@@ -19,12 +20,14 @@ NET_NAMES = ("mlp", "dcgan")
 __all__ = [
     "NET_NAMES", "SUPPORTED_SIZES", "build_nets", "dcgan_init_",
     "MLPGenerator", "MLPDiscriminator", "DCGANGenerator", "DCGANDiscriminator",
+    "MinibatchStdDev", "MinibatchDiscrimination",
 ]
 
 
 def build_nets(name: str, sample_shape: tuple[int, ...], z_dim: int, width: int,
                d_batchnorm: bool = False, d_dropout: float = 0.0,
-               g_output: str | None = None) -> tuple[nn.Module, nn.Module]:
+               g_output: str | None = None, d_minibatch_stddev: bool = False,
+               d_minibatch_disc: int = 0) -> tuple[nn.Module, nn.Module]:
     """Build (G, D) for samples of shape ``sample_shape`` (one sample, no batch dimension).
 
     name="mlp": any sample shape; ``width`` is the hidden size. G outputs (N, *sample_shape);
@@ -32,6 +35,8 @@ def build_nets(name: str, sample_shape: tuple[int, ...], z_dim: int, width: int,
     "linear" otherwise. D flattens its input. D has dropout but no batchnorm.
     name="dcgan": ``sample_shape`` must be (C, S, S) with S in SUPPORTED_SIZES; ``width`` is
     the channel count of the layer nearest the image. G always ends in tanh.
+    ``d_minibatch_stddev`` / ``d_minibatch_disc`` (kernels, 0 = off) add the batch-level
+    layers of ``nets/layers.py`` to D's head (both networks).
     """
     sample_shape = tuple(sample_shape)
     if name not in NET_NAMES:
@@ -47,7 +52,9 @@ def build_nets(name: str, sample_shape: tuple[int, ...], z_dim: int, width: int,
                             "batchnorm (use d_dropout instead, or model=dcgan)")
         output = g_output or ("tanh" if is_image else "linear")
         G = MLPGenerator(z_dim, sample_shape, hidden=width, output=output)
-        D = MLPDiscriminator(math.prod(sample_shape), hidden=width, dropout=d_dropout)
+        D = MLPDiscriminator(math.prod(sample_shape), hidden=width, dropout=d_dropout,
+                             minibatch_stddev=d_minibatch_stddev,
+                             minibatch_disc=d_minibatch_disc)
         return G, D
 
     if not is_image:
@@ -64,5 +71,6 @@ def build_nets(name: str, sample_shape: tuple[int, ...], z_dim: int, width: int,
                         "always ends in tanh): scale the data to [-1, 1] and drop g_output")
     G = DCGANGenerator(z_dim, channels=channels, image_size=height, width=width)
     D = DCGANDiscriminator(channels=channels, image_size=height, width=width,
-                           batchnorm=d_batchnorm, dropout=d_dropout)
+                           batchnorm=d_batchnorm, dropout=d_dropout,
+                           minibatch_stddev=d_minibatch_stddev, minibatch_disc=d_minibatch_disc)
     return G, D

@@ -14,6 +14,9 @@ from torch import nn
 
 from ganforge.errors import UserError
 from ganforge.nets.init import dcgan_init_
+from ganforge.nets.layers import (
+    MinibatchDiscrimination, MinibatchStdDev, check_minibatch_disc,
+)
 
 # image_size -> (side of the smallest map, number of stride-2 blocks between it and the
 # layer that touches the image). Each block doubles (G) or halves (D) the side.
@@ -77,14 +80,23 @@ class DCGANDiscriminator(nn.Module):
     the usual remedies for a discriminator that overpowers G. ``features`` returns the
     flattened map before the final conv (N, F); ``head`` unflattens it and applies that conv,
     and ``forward`` goes through both, so ``forward(x) == head(features(x)).flatten()``.
+
+    ``minibatch_stddev=True`` appends a MinibatchStdDev map before the final conv (as in
+    ProGAN/StyleGAN); ``minibatch_disc=B > 0`` flattens the map, appends B minibatch
+    discrimination features (kernels of ``minibatch_disc_dim``) and replaces the final conv by
+    the equivalent Linear. Both live in ``head``; off by default, and then the network is
+    exactly the plain one (same layers, same initialisation).
     """
 
     def __init__(self, channels: int = 1, image_size: int = 28, width: int = 64,
-                 batchnorm: bool = False, dropout: float = 0.0):
+                 batchnorm: bool = False, dropout: float = 0.0,
+                 minibatch_stddev: bool = False, minibatch_disc: int = 0,
+                 minibatch_disc_dim: int = 5):
         super().__init__()
         _check_sizes(channels=channels, width=width)
         if not 0.0 <= dropout < 1.0:
             raise UserError(f"dropout={dropout} must be in [0, 1); 0 turns dropout off")
+        check_minibatch_disc(minibatch_disc)
         side, blocks = _layout(image_size)
         self.channels, self.image_size = channels, image_size
         layers: list[nn.Module] = []
@@ -102,9 +114,19 @@ class DCGANDiscriminator(nn.Module):
             ch_in, ch = ch, ch * 2
         self.body = nn.Sequential(*layers, nn.Flatten())
         self.feature_dim = ch_in * side * side
-        # A conv whose kernel covers the whole map: one score per image, as in the paper.
-        self.head = nn.Sequential(nn.Unflatten(1, (ch_in, side, side)),
-                                  nn.Conv2d(ch_in, 1, side, 1, 0))
+        head: list[nn.Module] = [nn.Unflatten(1, (ch_in, side, side))]
+        if minibatch_stddev:
+            head.append(MinibatchStdDev())
+            ch_in += 1
+        if minibatch_disc:
+            flat = ch_in * side * side
+            head += [nn.Flatten(),
+                     MinibatchDiscrimination(flat, minibatch_disc, minibatch_disc_dim),
+                     nn.Linear(flat + minibatch_disc, 1)]
+        else:
+            # A conv whose kernel covers the whole map: one score per image, as in the paper.
+            head.append(nn.Conv2d(ch_in, 1, side, 1, 0))
+        self.head = nn.Sequential(*head)
         dcgan_init_(self)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

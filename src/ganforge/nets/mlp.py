@@ -10,6 +10,9 @@ from torch import nn
 
 from ganforge.errors import UserError
 from ganforge.nets.init import dcgan_init_
+from ganforge.nets.layers import (
+    MinibatchDiscrimination, MinibatchStdDev, check_minibatch_disc,
+)
 
 OUTPUTS = ("linear", "tanh")
 
@@ -65,13 +68,21 @@ class MLPDiscriminator(nn.Module):
     Logits are raw scores (no sigmoid); losses take logits. ``features`` returns the last
     hidden activations (N, hidden), and ``forward`` is computed through it, so
     ``forward(x) == head(features(x)).flatten()`` exactly.
+
+    ``minibatch_stddev=True`` and ``minibatch_disc=B > 0`` (kernels of ``minibatch_disc_dim``)
+    put a MinibatchStdDev and/or MinibatchDiscrimination layer in the head, before the final
+    Linear (see ``nets/layers.py``); off by default, and then the network is exactly the plain
+    one (same layers, same initialisation).
     """
 
-    def __init__(self, in_dim: int, hidden: int = 128, depth: int = 3, dropout: float = 0.0):
+    def __init__(self, in_dim: int, hidden: int = 128, depth: int = 3, dropout: float = 0.0,
+                 minibatch_stddev: bool = False, minibatch_disc: int = 0,
+                 minibatch_disc_dim: int = 5):
         super().__init__()
         _check_sizes(in_dim=in_dim, hidden=hidden, depth=depth)
         if not 0.0 <= dropout < 1.0:
             raise UserError(f"dropout={dropout} must be in [0, 1); 0 turns dropout off")
+        check_minibatch_disc(minibatch_disc)
         self.in_dim = in_dim
         layers: list[nn.Module] = []
         width_in = in_dim
@@ -81,7 +92,17 @@ class MLPDiscriminator(nn.Module):
                 layers.append(nn.Dropout(dropout))
             width_in = hidden
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(hidden, 1)
+        if not minibatch_stddev and not minibatch_disc:
+            self.head = nn.Linear(hidden, 1)
+        else:
+            head: list[nn.Module] = []
+            if minibatch_stddev:
+                head.append(MinibatchStdDev())
+                width_in += 1
+            if minibatch_disc:
+                head.append(MinibatchDiscrimination(width_in, minibatch_disc, minibatch_disc_dim))
+                width_in += minibatch_disc
+            self.head = nn.Sequential(*head, nn.Linear(width_in, 1))
         dcgan_init_(self)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

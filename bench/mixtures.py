@@ -1,0 +1,109 @@
+"""The 2-D mixture benchmark (PacGAN protocol) for schedules, presets and tricks.
+
+Protocol (Lin et al. 2018, after VEEGAN): 2,500 samples from G; a sample is high quality within
+3 standard deviations of its nearest mode; a mode is covered if it has a high-quality sample;
+reverse KL of the histogram of high-quality samples over the modes. Mean ± std over seeds.
+
+Budget, the same for every configuration: an MLP G and D (width 128, z_dim 2), batch 256,
+``--steps`` iterations (one iteration = d_steps D updates + g_steps G updates), non-saturating
+loss and Adam lr 1e-3 betas (0.5, 0.999) for both networks unless the configuration (a preset)
+sets its own.
+
+    python bench/mixtures.py                                  # every configuration, 5 seeds
+    python bench/mixtures.py --configs baseline,onestep --seeds 2 --steps 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+
+from ganforge.config import build_config
+from ganforge.metrics import mixture_modes
+from ganforge.run import build_run
+from ganforge.sampling import generate
+
+BASE = ["model=mlp", "model.width=128", "model.z_dim=2", "batch_size=256",
+        "checkpoint_every=0", "tensorboard=false"]
+BASELINE = ["loss=nonsaturating", "lr_G=1e-3", "lr_D=1e-3"]
+CONFIGS: dict[str, list[str]] = {
+    "baseline": BASELINE,
+    "onestep": [*BASELINE, "schedule=onestep"],
+    "alt-reuse": [*BASELINE, "reuse_fake=true"],
+    "preset=dcgan": ["preset=dcgan"],
+    "preset=wgan": ["preset=wgan"],
+    "preset=wgan-gp": ["preset=wgan-gp"],
+    "preset=sngan": ["preset=sngan"],
+    "preset=r1": ["preset=r1"],
+    "preset=ttur": ["preset=ttur"],
+    "+label_smoothing=0.1": [*BASELINE, "label_smoothing=0.1"],
+    "+minibatch_stddev": [*BASELINE, "model.d_minibatch_stddev=true"],
+    "+minibatch_disc=16": [*BASELINE, "model.d_minibatch_disc=16"],
+    "+instance_noise": [*BASELINE, "noise.sigma=0.1", "noise.anneal_steps=2000"],
+    "+r1=0.1": [*BASELINE, "reg.r1=0.1"],
+    "+feature_matching": [*BASELINE, "feature_matching=1"],
+    "+ema": [*BASELINE, "ema.half_life_images=20000"],
+}
+PACGAN = {  # Lin et al. 2018, Table 1: modes, % high quality, reverse KL
+    ("ring8", "GAN"): (6.3, 98.2, 0.45), ("ring8", "PacGAN4"): (7.8, 95.9, 0.07),
+    ("grid25", "GAN"): (17.3, 94.8, 0.70), ("grid25", "PacGAN4"): (24.8, 93.6, 0.04),
+}
+
+
+def mixture_run(dataset: str, overrides: list[str], seed: int, steps: int) -> dict[str, float]:
+    """Train one configuration; the PacGAN numbers of 2,500 samples, and the wall time."""
+    cfg = build_config(None, [f"data={dataset}", f"seed={seed}", f"steps={steps}", *BASE,
+                              *overrides])
+    run = build_run(cfg)
+    start = time.perf_counter()
+    run.trainer.fit(run.batches, steps)
+    wall = time.perf_counter() - start
+    z = torch.randn((2500, *run.trainer.players.z_shape),
+                    generator=torch.Generator().manual_seed(10_000 + seed))
+    return {**mixture_modes(generate(run.trainer.G_sample, z), dataset), "wall_s": wall}
+
+
+def summary_row(dataset: str, name: str, rows: list[dict]) -> str:
+    def ms(key, scale=1.0):
+        vals = [r[key] * scale for r in rows]
+        sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+        return f"{statistics.mean(vals):.2f} ± {sd:.2f}"
+    per_seed = ",".join(str(r["modes"]) for r in rows)
+    return (f"| {dataset} | {name} | {ms('modes')} [{per_seed}] | {ms('high_quality', 100)} | "
+            f"{ms('reverse_kl')} | {statistics.mean(r['wall_s'] for r in rows):.1f} |")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--datasets", default="ring8,grid25")
+    ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=2000)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    names = args.configs.split(",")
+    for name in names:
+        if name not in CONFIGS:
+            sys.exit(f"unknown configuration {name!r}; choose from {', '.join(CONFIGS)}")
+    print(f"{args.steps} iterations, seeds 0..{args.seeds - 1}, mean ± std over seeds "
+          "(modes per seed in brackets)")
+    print("| data | configuration | modes covered | % high quality | reverse KL | wall s/run |")
+    print("|---|---|---|---|---|---|")
+    for dataset in args.datasets.split(","):
+        for name in names:
+            rows = [mixture_run(dataset, CONFIGS[name], s, args.steps)
+                    for s in range(args.seeds)]
+            print(summary_row(dataset, name, rows), flush=True)
+        for (ds, method), (modes, hq, kl) in PACGAN.items():
+            if ds == dataset:
+                print(f"| {dataset} | published: {method} (PacGAN Table 1) | {modes} | {hq} | "
+                      f"{kl} | - |")
+    print(f"\ncommand: python bench/mixtures.py {' '.join(argv or sys.argv[1:])}".rstrip())
+
+
+if __name__ == "__main__":
+    main()

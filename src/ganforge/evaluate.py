@@ -1,0 +1,170 @@
+"""``ganforge eval RUN_DIR``: metrics of a trained run, written to ``RUN_DIR/eval.json``.
+
+Loads the run's config and newest checkpoint, draws ``n`` samples from G_ema (when the trainer
+has one) or G with latents from ``seed``, computes the metrics against the real data, and
+appends the result to ``eval.json``::
+
+    {"evaluations": [{"step": 3000, "values": [
+        {"metric": "fid", "value": 3.1, "feature_net": "ganforge-fmnist-classifier",
+         "feature_net_sha256": "...", "n_fake": 10000, "n_real": 10000,
+         "reference": "fashion-mnist/train", "generator": "G", "seed": 0, "step": 3000}, ...]}]}
+
+A new evaluation whose values could not be compared with those already in the file
+(different feature network, sample counts or reference) is refused unless ``replace=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import UserError
+from .metrics.provenance import MetricValue, check_all_comparable, check_comparable
+from .metrics.refstats import reference_stats
+from .metrics.suite import Context, choose_feature_net, compute, resolve_metrics
+
+SPLITS = ("train", "test")
+
+
+@dataclass
+class Evaluation:
+    run_dir: Path
+    step: int
+    values: list[MetricValue]
+
+
+def latent_z(seed: int, n: int, z_shape: tuple[int, ...]) -> torch.Tensor:
+    """The latents of an evaluation: a function of ``seed`` only (own generator)."""
+    return torch.randn((n, *z_shape), generator=torch.Generator().manual_seed(seed))
+
+
+def pick_generator(trainer, ema: bool | None):
+    """(module, "G" | "G_ema"): G_ema when the trainer has one and ``ema`` is not False.
+
+    The averaged G is looked up as ``trainer.G_ema`` or ``trainer.ema.G_ema``, and is absent
+    (None) when the run trained without EMA.
+    """
+    G_ema = getattr(trainer, "G_ema", None)
+    if G_ema is None:
+        G_ema = getattr(getattr(trainer, "ema", None), "G_ema", None)
+    if ema and G_ema is None:
+        raise UserError("--ema was asked for, but this run has no G_ema (EMA was off when it "
+                        "trained): drop --ema")
+    if G_ema is not None and ema is not False:
+        return G_ema, "G_ema"
+    return trainer.G, "G"
+
+
+def reference_data(run, split: str) -> torch.Tensor:
+    """Real samples to compare with: the run's training data, or Fashion-MNIST's test split."""
+    if split not in SPLITS:
+        raise UserError(f"--reference must be train or test, got {split!r}")
+    if split == "train":
+        return run.batches.x  # as G was trained on it (rescaled when data.scale=auto)
+    if run.cfg.data.name != "fashion-mnist":
+        raise UserError(f"--reference test exists only for fashion-mnist, not "
+                        f"{run.cfg.data.name!r}: use --reference train")
+    from .data.fashion_mnist import load_fashion_mnist
+
+    return load_fashion_mnist(run.cfg.data.root, "test").x
+
+
+def evaluate(run_dir: str | os.PathLike, metrics: str = "auto", n: int = 10000, seed: int = 0,
+             feature_net="default", ema: bool | None = None, reference: str = "train",
+             cache_root: Path | None = None, log=lambda msg: None) -> Evaluation:
+    """Compute ``metrics`` for the newest checkpoint of ``run_dir`` (does not write files)."""
+    from .config import build_config, read_yaml
+    from .run import build_run, restore
+    from .sampling import generate
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise UserError(f"{run_dir} is not a ganforge run directory (no config.yaml): pass the "
+                        "directory a `ganforge train` wrote")
+    if n < 2:
+        raise UserError(f"--n must be at least 2, got {n}")
+    run = build_run(build_config(read_yaml(run_dir / "config.yaml")))
+    path = restore(run, run_dir)
+    step = run.trainer.step_count
+    G, which = pick_generator(run.trainer, ema)
+    dataset = run.cfg.data.name
+    kind, sample_shape = run.dataset.kind, run.dataset.sample_shape
+    names = resolve_metrics(metrics, dataset, kind, None)
+    net = None
+    if any(m != "modes" for m in names):
+        net = choose_feature_net(feature_net, sample_shape, kind)
+        names = resolve_metrics(metrics, dataset, kind, net)
+    if "modes" in names and n < 2500:
+        log(f"note: the modes metric uses 2,500 samples (PacGAN); only {n} requested")
+    log(f"evaluating {path} ({which}) on {n:,} samples: {', '.join(names)}")
+    fake = generate(G, latent_z(seed, n, run.trainer.players.z_shape)
+                    .to(run.trainer.device), autocast=run.trainer.players.autocast).cpu()
+    real = reference_data(run, reference)
+
+    def real_stats():
+        stats = reference_stats(real, net, dataset, reference, min(n, len(real)), cache_root)
+        log(f"reference features {'read from' if stats.cached else 'cached in'} {stats.path}")
+        return stats
+
+    ctx = Context(dataset, reference, which, seed, step)
+    return Evaluation(run_dir, step, compute(names, fake, net, real_stats, ctx))
+
+
+def write_eval_json(ev: Evaluation, replace: bool = False) -> Path:
+    """Append ``ev`` to ``run_dir/eval.json`` (an evaluation of the same step and generator is
+    overwritten); refuse values not comparable with those already there unless ``replace``."""
+    path = ev.run_dir / "eval.json"
+    entries = []
+    if path.is_file() and not replace:
+        try:
+            entries = json.loads(path.read_text())["evaluations"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise UserError(f"{path} is not an eval.json ganforge can read: pass --replace to "
+                            "start it afresh") from None
+        old = [MetricValue.from_dict(v) for e in entries for v in e["values"]]
+        by_metric = {v.metric: v for v in old}
+        for v in ev.values:
+            if v.metric in by_metric:
+                try:
+                    check_comparable(by_metric[v.metric], v)
+                except UserError as err:
+                    raise UserError(f"{path} already holds values computed differently: {err}; "
+                                    "or pass --replace to start eval.json afresh") from None
+    generator = ev.values[0].provenance.generator if ev.values else "G"
+    entries = [e for e in entries if (e.get("step"), e.get("generator")) != (ev.step, generator)]
+    entries.append({"step": ev.step, "generator": generator,
+                    "values": [v.to_dict() for v in ev.values]})
+    tmp = path.with_name(f".eval.json.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps({"evaluations": entries}, indent=1) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _fmt(v: float) -> str:
+    if float(v).is_integer() and abs(v) < 1e6:
+        return str(int(v))
+    return f"{v:.4g}"
+
+
+def format_table(evaluations: list[Evaluation]) -> str:
+    """One row per metric, one column per run; refuses incomparable values side by side."""
+    check_all_comparable([v for ev in evaluations for v in ev.values])
+    metrics = list(dict.fromkeys(v.metric for ev in evaluations for v in ev.values))
+    heads = [f"{ev.run_dir.name}@{ev.step}" for ev in evaluations]
+    rows = [["metric", *heads, "n_fake", "n_real", "feature net"]]
+    for m in metrics:
+        vals = [next((v for v in ev.values if v.metric == m), None) for ev in evaluations]
+        prov = next(v for v in vals if v is not None).provenance
+        rows.append([m, *[_fmt(v.value) if v else "-" for v in vals], str(prov.n_fake),
+                     str(prov.n_real), prov.feature_net])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    first = evaluations[0].values[0].provenance if evaluations[0].values else None
+    if first is not None:
+        lines.append(f"samples from {first.generator}, seed {first.seed}; reference "
+                     f"{first.reference}")
+    return "\n".join(lines)

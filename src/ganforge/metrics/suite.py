@@ -1,0 +1,127 @@
+"""Named metrics computed from generated samples: what ``ganforge eval`` and the training
+callback share.
+
+Names (``--metrics``): ``fid``, ``kid``, ``pr`` (precision, recall), ``dc`` (density,
+coverage), ``is`` (Inception-Score-style), ``classes`` (class histogram KL, classes covered),
+``modes`` (2-D mixtures: modes, high_quality, reverse_kl). ``auto``: ``modes`` on ring8/grid25;
+fid, kid, pr, dc on other data, plus is and classes on Fashion-MNIST with the default
+classifier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ..errors import UserError, nearest
+from .classes import class_stats
+from .features import FeatureNet, load_feature_net
+from .fid import frechet_distance, gaussian_stats
+from .inception_score import inception_score
+from .kid import kid
+from .mixture import MIXTURES, mixture_modes
+from .prdc import density_coverage, precision_recall
+from .provenance import MetricValue, Provenance
+from .refstats import RefStats
+
+METRICS = ("fid", "kid", "pr", "dc", "is", "classes", "modes")
+FEATURE_METRICS = ("fid", "kid", "pr", "dc")
+LOGIT_METRICS = ("is", "classes")
+MODES_SAMPLES = 2500   # PacGAN protocol
+
+
+def choose_feature_net(spec, sample_shape: tuple[int, ...], kind: str) -> FeatureNet:
+    """"default": ganforge's classifier for (1, 28, 28) images, the samples themselves
+    ("identity") for points and vectors; otherwise as :func:`load_feature_net`."""
+    if isinstance(spec, str) and spec == "default":
+        if kind in ("points", "vector"):
+            return load_feature_net("identity")
+        if tuple(sample_shape) != (1, 28, 28):
+            raise UserError(
+                f"the default feature network is a classifier for 28x28 grayscale images; "
+                f"these samples are {tuple(sample_shape)}: pass --feature-net PATH to a "
+                "TorchScript network for them (e.g. an Inception exported with torch.jit.save)")
+    net = load_feature_net(spec)
+    net.check_input(tuple(sample_shape))
+    return net
+
+
+def resolve_metrics(spec: str, dataset: str, kind: str, net: FeatureNet | None) -> list[str]:
+    """A comma-separated list (or "auto") -> checked metric names."""
+    if spec.strip() == "auto":
+        if dataset in MIXTURES:
+            return ["modes"]
+        names = list(FEATURE_METRICS)
+        if dataset == "fashion-mnist" and net is not None and net.has_logits:
+            names += list(LOGIT_METRICS)
+        return names
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    if not names:
+        raise UserError("--metrics is empty: give e.g. fid,kid,pr,dc or auto")
+    for name in names:
+        if name not in METRICS:
+            raise UserError(f"unknown metric {name!r}{nearest(name, METRICS)}; choose from "
+                            f"{', '.join(METRICS)} or auto")
+        if name == "modes" and dataset not in MIXTURES:
+            raise UserError(f"the modes metric is for the 2-D mixtures ({', '.join(MIXTURES)}), "
+                            f"not {dataset!r}: use fid,kid,pr,dc")
+    return list(dict.fromkeys(names))
+
+
+@dataclass
+class Context:
+    """The fixed facts of one evaluation, shared by all its values."""
+
+    dataset: str
+    split: str
+    generator: str
+    seed: int
+    step: int | None = None
+
+
+def compute(names: list[str], fake: torch.Tensor, net: FeatureNet | None,
+            real_stats: Callable[[], RefStats] | None, ctx: Context,
+            kid_subsets: int = 100) -> list[MetricValue]:
+    """Compute ``names`` on generated samples fake (N, *sample_shape).
+
+    ``real_stats`` is called at most once, only when a metric needs the real data.
+    """
+    out: list[MetricValue] = []
+
+    def add(values: dict, n_fake: int, n_real: int, with_net: bool = True):
+        prov = Provenance(net.name if with_net else "none", net.sha256 if with_net else "",
+                          n_fake, n_real, f"{ctx.dataset}/{ctx.split}", ctx.generator,
+                          ctx.seed, ctx.step)
+        out.extend(MetricValue(k, float(v), prov) for k, v in values.items())
+
+    if "modes" in names:
+        pts = fake[:MODES_SAMPLES].reshape(-1, 2)
+        add(mixture_modes(pts, ctx.dataset), pts.shape[0], 0, with_net=False)
+    need_feats = [m for m in names if m in FEATURE_METRICS]
+    if need_feats:
+        ref = real_stats()
+        real, feats = ref.features, net.features(fake)
+        n = (feats.shape[0], real.shape[0])
+        if "fid" in names:
+            add({"fid": frechet_distance(*gaussian_stats(feats), ref.mu, ref.sigma)}, *n)
+        if "kid" in names:
+            k = kid(real, feats, subsets=kid_subsets, seed=ctx.seed)
+            add({"kid": k["kid"], "kid_std": k["kid_std"]}, *n)
+        if "pr" in names:
+            add(precision_recall(real, feats, k=3), *n)
+        if "dc" in names:
+            add(density_coverage(real, feats, k=5), *n)
+    if any(m in LOGIT_METRICS for m in names):
+        probs = net.logits(fake).double().softmax(1)
+        if "is" in names:
+            add(inception_score(probs, splits=min(10, probs.shape[0])), probs.shape[0], 0)
+        if "classes" in names:
+            c = class_stats(probs)
+            add({"class_kl": c["class_kl"], "classes_covered": c["classes_covered"]},
+                probs.shape[0], 0)
+    return out
+
+
+__all__ = ["METRICS", "Context", "choose_feature_net", "compute", "resolve_metrics"]

@@ -1,0 +1,197 @@
+"""Everything that shapes the two players' objectives beyond the base loss, in one record.
+
+The update strategies (``steps/``) ask an :class:`Objective` four things and nothing else:
+
+- ``d_input(x)``: every batch D sees, real or fake, in either phase, passes through instance
+  noise and differentiable augmentation (the same function for real and fake, so D cannot
+  tell them apart by the transform; gradients flow through it to G);
+- ``d_terms(D, real, fake)``: the penalties added to D's loss before its backward (GP, R1,
+  R2, DRAGAN, L2 on D's weights, historical averaging), at the same parameters as the loss;
+- ``g_terms(G, D, real, fake)``: the terms added to G's loss (feature matching, L2 on G's
+  weights, historical averaging);
+- ``before_step`` / ``after_step``: gradient-norm clipping before an optimizer step, WGAN
+  weight clipping and the historical averages after it.
+
+``real_label`` (one-sided label smoothing) goes into the D loss. All randomness here (alpha of
+GP and DRAGAN, augmentation, noise) comes from the objective's own generator, which is
+checkpointed with the update counters, so a resumed run continues bit for bit. The lazy
+regularization scaling lives in :class:`ganforge.regularizers.Penalty`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .augment import DiffAugment
+from .errors import UserError
+from .improved import HistoricalAverage, discriminator_features, feature_matching_loss
+from .noise import InstanceNoise
+from .regularizers import Penalty, clip_weights_, penalty_terms, weight_penalty
+
+Tensor = torch.Tensor
+
+
+def _add(total: Tensor | None, term: Tensor) -> Tensor:
+    return term if total is None else total + term
+
+
+@dataclass
+class Objective:
+    """The extra terms and transforms; the default is the plain loss (every method a no-op).
+
+    Args:
+        penalties: D penalties (``regularizers.build_penalties``) and G penalties
+            (``Penalty(target="G")``), each with its weight and lazy interval.
+        real_label: D's target for real samples (< 1: one-sided label smoothing; the fake
+            side is never smoothed). A controller may change it during training.
+        feature_matching: weight of ||E f(real) - E f(fake)||^2 added to G's loss, f = D's
+            features (``D.features`` or the submodule ``feature_layer``).
+        historical_averaging: weight of ||theta - mean of past theta||^2 in each player's loss.
+        l2_G: weight of the L2 penalty on G's weights (D's is a penalty in ``penalties``).
+        clip_D: WGAN weight clipping of D to [-c, c] after each D step (0: off).
+        grad_clip_G, grad_clip_D: max gradient norm per network before its step (0: off).
+        augment, noise: D-input transforms (``DiffAugment``, ``InstanceNoise``).
+        seed: seeds the objective's generator.
+    """
+
+    penalties: list[Penalty] = field(default_factory=list)
+    real_label: float = 1.0
+    feature_matching: float = 0.0
+    feature_layer: str | None = None
+    historical_averaging: float = 0.0
+    l2_G: float = 0.0
+    clip_D: float = 0.0
+    grad_clip_G: float = 0.0
+    grad_clip_D: float = 0.0
+    augment: DiffAugment | None = None
+    noise: InstanceNoise | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 0.0 < self.real_label <= 1.0:
+            raise UserError(f"label_smoothing must be in [0, 1): the real label 1 - s is "
+                            f"{self.real_label!r}")
+        for key in ("feature_matching", "historical_averaging", "l2_G", "clip_D",
+                    "grad_clip_G", "grad_clip_D"):
+            if not getattr(self, key) >= 0:
+                raise UserError(f"{key} must be >= 0 (0 turns it off), got {getattr(self, key)!r}")
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.updates = {"D": 0, "G": 0}          # 0-based update counts, for lazy intervals
+        self.history: dict[str, HistoricalAverage] = {}
+
+    # --- what the strategies call ----------------------------------------------------------
+    @property
+    def plain_g(self) -> bool:
+        """True when G's loss is the base loss alone (one-step's zero-sum shortcut applies)."""
+        return (self.feature_matching == 0 and self.historical_averaging == 0
+                and self.l2_G == 0 and not any(p.target == "G" for p in self.penalties))
+
+    def d_input(self, x: Tensor) -> Tensor:
+        """Instance noise, then augmentation: every batch D sees goes through here."""
+        if self.noise is not None:
+            x = self.noise(x, self.updates["D"], self.generator)
+        if self.augment is not None:
+            x = self.augment(x, self.generator)
+        return x
+
+    def d_terms(self, D: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor | None, dict]:
+        """Penalties added to D's loss (computed on the un-augmented, detached batches)."""
+        total, stats = penalty_terms([p for p in self.penalties if p.target == "D"],
+                                     self.updates["D"], D, real, fake.detach(), self.generator)
+        if self.historical_averaging > 0:
+            term = self._history("D", D).penalty(D)
+            stats["reg/hist_D"] = term.detach()
+            total = _add(total, self.historical_averaging * term)
+        return total, stats
+
+    def g_terms(self, G: nn.Module, D: nn.Module, real: Tensor | None, fake: Tensor
+                ) -> tuple[Tensor | None, dict]:
+        """Terms added to G's loss. ``fake`` carries G's graph; D must be kept out of these
+        terms' weight gradients by the caller (frozen, or gradients requested for G only)."""
+        total, stats = penalty_terms([p for p in self.penalties if p.target == "G"],
+                                     self.updates["G"], G, real, fake, self.generator)
+        if self.feature_matching > 0:
+            if real is None:
+                raise UserError("feature matching needs a real batch in G's step")
+            term = feature_matching_loss(
+                discriminator_features(D, self.d_input(real), self.feature_layer),
+                discriminator_features(D, self.d_input(fake), self.feature_layer))
+            stats["reg/feature_matching"] = term.detach()
+            total = _add(total, self.feature_matching * term)
+        if self.l2_G > 0:
+            term = weight_penalty(G, 2)
+            stats["reg/l2_G"] = term.detach()
+            total = _add(total, self.l2_G * term)
+        if self.historical_averaging > 0:
+            term = self._history("G", G).penalty(G)
+            stats["reg/hist_G"] = term.detach()
+            total = _add(total, self.historical_averaging * term)
+        return total, stats
+
+    def before_step(self, which: str, module: nn.Module) -> None:
+        """Gradient-norm clipping of ``which`` ("G" or "D") before its optimizer steps."""
+        max_norm = self.grad_clip_G if which == "G" else self.grad_clip_D
+        if max_norm > 0:
+            nn.utils.clip_grad_norm_([p for p in module.parameters() if p.grad is not None],
+                                     max_norm)
+
+    def after_step(self, which: str, module: nn.Module) -> None:
+        """After ``which`` stepped: WGAN clipping, historical average, the update count."""
+        if which == "D" and self.clip_D > 0:
+            clip_weights_(module, self.clip_D)
+        if self.historical_averaging > 0:
+            self._history(which, module).update(module)
+        self.updates[which] += 1
+
+    def describe(self) -> list[str]:
+        """One line per active term, for the training plan."""
+        lines = []
+        for pen in self.penalties:
+            every = (f"every {pen.interval} {pen.target} steps with weight x{pen.interval} "
+                     "(lazy)" if pen.interval > 1 else "every step")
+            lines.append(f"{pen.target} loss + {pen.weight:g} * {pen.name}, {every}")
+        if self.real_label != 1.0:
+            lines.append(f"one-sided label smoothing: D's real target {self.real_label:g}, "
+                         "fake target unchanged")
+        for key, text in (("feature_matching", "G loss + {:g} * feature matching "
+                                               "||E f(real) - E f(fake)||^2"),
+                          ("historical_averaging", "each loss + {:g} * ||theta - mean of "
+                                                   "past theta||^2"),
+                          ("l2_G", "G loss + {:g} * ||theta_G||^2"),
+                          ("clip_D", "D's weights clipped to [-{0:g}, {0:g}] after each step"),
+                          ("grad_clip_G", "G's gradient norm clipped to {:g}"),
+                          ("grad_clip_D", "D's gradient norm clipped to {:g}")):
+            if getattr(self, key):
+                lines.append(text.format(getattr(self, key)))
+        if self.noise is not None:
+            lines.append(f"instance noise on every D input: sigma {self.noise.sigma:g}"
+                         + (f", to 0 over {self.noise.anneal_steps} D steps"
+                            if self.noise.anneal_steps else ""))
+        if self.augment is not None:
+            lines.append(f"DiffAugment on every D input (real and fake): "
+                         f"{', '.join(self.augment.policy)}, p={self.augment.p:g}")
+        return lines
+
+    # --- state -----------------------------------------------------------------------------
+    def _history(self, which: str, module: nn.Module) -> HistoricalAverage:
+        if which not in self.history:
+            self.history[which] = HistoricalAverage(module)
+        return self.history[which]
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state(), "updates": dict(self.updates),
+                "real_label": self.real_label,
+                "augment": self.augment.state_dict() if self.augment is not None else None,
+                "history": {k: h.state_dict() for k, h in self.history.items()}}
+
+    def load_state_dict(self, state: dict, modules: dict[str, nn.Module]) -> None:
+        self.generator.set_state(state["generator"])
+        self.updates = dict(state["updates"])
+        self.real_label = float(state["real_label"])
+        if self.augment is not None and state.get("augment") is not None:
+            self.augment.load_state_dict(state["augment"])
+        for k, saved in state.get("history", {}).items():
+            self._history(k, modules[k]).load_state_dict(saved)

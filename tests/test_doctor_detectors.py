@@ -1,0 +1,193 @@
+"""Each detector fires on a trace that shows its failure and stays quiet on healthy traces;
+a finding is reported once, not at every row."""
+
+import math
+
+import pytest
+
+import doctor_traces as traces
+from ganforge.doctor.detectors import (CHANCE_LOSS_D, Context, DiscriminatorOverpowering,
+                                       Divergence, ModeCollapse, Stagnation, default_detectors)
+from ganforge.doctor.watch import REARM_CHECKS, Watch
+
+
+def run(rows, context=None, detectors=None):
+    """All findings a Watch reports over ``rows``, with the row index each appeared at."""
+    watch = Watch(detectors, context or Context(loss="nonsaturating", lr_G=2e-4, lr_D=2e-4))
+    out = []
+    for i, row in enumerate(rows):
+        out += [(i, f) for f in watch.update(row)]
+    return out, watch
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_healthy_runs_raise_nothing(seed):
+    found, watch = run(traces.healthy(200, seed))
+    assert found == [], [f.render() for _, f in found]
+
+
+def test_a_strong_but_healthy_discriminator_is_not_a_finding():
+    assert run(traces.healthy_strong_d())[0] == []
+
+
+def test_healthy_run_with_only_the_keys_logged_today_raises_nothing():
+    basic = ("step", "images_seen", "loss/D", "loss/G", "d_real", "d_fake", "diag/d_real_acc",
+             "diag/d_fake_acc", "time/step_ms")
+    rows = [{k: v for k, v in r.items() if k in basic} for r in traces.healthy(200, 9)]
+    assert run(rows)[0] == []
+
+
+def test_absent_keys_skip_a_detector_quietly():
+    rows = [{"step": 50 * i, "loss/D": 1.0} for i in range(1, 50)]
+    assert run(rows)[0] == []
+    for det in default_detectors():
+        assert det.check([], Context()) is None
+
+
+def test_d_overpowering_fires_once_with_numbers_causes_and_settings():
+    rows = traces.d_overpowering()
+    found, watch = run(rows)
+    assert [f.kind for _, f in found] == ["d_overpowering"]
+    i, f = found[0]
+    assert i >= 30                          # not before the trace turns bad
+    assert f.first_step > 30 * traces.EVERY
+    assert f.numbers["d_real_acc"] >= 0.95 and f.numbers["d_fake_acc"] >= 0.95
+    assert "loss/G climbed" in f.seen
+    assert "%" in f.seen and f"{f.first_step}-" in f.seen
+    settings = [r.setting for r in f.remedies]
+    assert "lr_D=1e-4" in settings and "preset=r1" in settings
+    assert "augment.policy=color,translation,cutout augment.p=auto" in settings
+    assert "label_smoothing=0.1" in settings and "balance=auto" in settings
+    # The episode runs on to the end of the trace without being reported again.
+    assert watch.active["d_overpowering"].last_step == rows[-1]["step"]
+
+
+def test_d_overpowering_with_the_basic_keys_and_the_range_check_off_blames_the_range_first():
+    rows = traces.d_overpowering(grad_keys=False)
+    found, _ = run(rows, Context(loss="nonsaturating", data_scale="off", lr_D=4e-4))
+    (_, f), = found
+    assert f.kind == "d_overpowering"
+    assert "value range" in f.causes[0] and f.remedies[0].setting == "data.scale=check"
+    assert "lr_D=2e-4" in [r.setting for r in f.remedies]
+
+
+def test_d_overpowering_from_a_vanishing_g_gradient():
+    rows = traces.d_overpowering()
+    for r in rows[30:]:
+        r["loss/G"] = 2.0
+    (_, f), = run(rows, detectors=[DiscriminatorOverpowering()])[0]
+    assert "G's gradient norm fell to" in f.seen
+    assert f.numbers["grad_norm_G"] < 0.1 * f.numbers["grad_norm_G_peak"]
+
+
+def test_d_overpowering_needs_evidence_beyond_high_accuracy():
+    # 98.5% accuracy but G still learning: loss/G flat, gradient steady -> not yet a finding.
+    rows = traces.d_overpowering()
+    for r in rows[30:]:
+        r.update({"loss/G": 2.0, "diag/grad_norm_G": 2.0, "diag/d_real_acc": 0.985,
+                  "diag/d_fake_acc": 0.985})
+    assert run(rows, detectors=[DiscriminatorOverpowering()])[0] == []
+
+
+def test_d_collapse_fires_after_d_had_learned():
+    found, _ = run(traces.d_collapse())
+    assert [f.kind for _, f in found] == ["d_collapse"]
+    f = found[0][1]
+    assert abs(f.numbers["loss_D"] - CHANCE_LOSS_D["nonsaturating"]) < 0.01
+    assert "lr_D=4e-4" in [r.setting for r in f.remedies] and "d_steps=2" in f.render()
+
+
+def test_d_collapse_ignores_the_start_of_a_run_at_chance():
+    assert run(traces.at_chance_from_the_start(12))[0] == []
+    # ...but a D that never leaves chance for NEVER_LEARNED_ROWS rows is reported.
+    found, _ = run(traces.at_chance_from_the_start(60))
+    assert [f.kind for _, f in found] == ["d_collapse"]
+
+
+def test_d_collapse_with_an_unknown_loss_uses_the_logit_gap():
+    found, _ = run(traces.d_collapse(), Context(loss=None))
+    assert [f.kind for _, f in found] == ["d_collapse"]
+
+
+def test_mode_collapse_from_diversity_and_duplicates():
+    found, _ = run(traces.mode_collapse())
+    (i, f), = found
+    assert f.kind == "mode_collapse" and i >= 30
+    assert f.numbers["diversity"] < 0.5 and f.numbers["duplicates"] > 0.25
+    assert "spread out" in f.seen and "near-copies" in f.seen
+    assert {"d_steps=2", "model.d_minibatch_stddev=true"} <= {r.setting for r in f.remedies}
+
+
+def test_mode_collapse_from_classes_disappearing():
+    found, _ = run(traces.classes_disappear(), detectors=[ModeCollapse()])
+    (_, f), = found
+    assert "classes covered fell to 7 from 10" in f.seen
+
+
+def test_mode_collapse_waits_for_g_to_leave_its_initialization():
+    rows = traces.healthy(20)
+    for r in rows:
+        if r["step"] < 500:
+            r["diag/diversity"] = 0.05
+    assert run(rows, detectors=[ModeCollapse()])[0] == []
+
+
+def test_divergence_on_a_non_finite_value_reports_its_step():
+    rows = traces.divergence_nan()
+    found, _ = run(rows)
+    (_, f), = found
+    assert f.kind == "divergence" and f.severity == "error"
+    assert f.first_step == f.last_step == rows[-1]["step"]
+    assert f"at step {rows[-1]['step']}" in f.seen and "loss/G=nan" in f.seen
+    assert "lr_G=2e-5 lr_D=2e-5" in [r.setting for r in f.remedies]
+
+
+def test_divergence_on_exploding_logits_and_norms():
+    rows = traces.divergence_explodes()
+    (_, f), = run(rows)[0]
+    assert f.kind == "divergence" and f.first_step == rows[-1]["step"]
+    assert "d_real jumped to 850" in f.seen and "diag/grad_norm_D jumped" in f.seen
+    assert "loss/D" not in f.numbers  # 1.1 is its usual value
+
+
+def test_divergence_on_huge_update_ratios():
+    rows = traces.healthy(20)
+    rows[-1]["diag/update_ratio_D"] = 0.3
+    (_, f), = run(rows, detectors=[Divergence()])[0]
+    assert "changed D's weights by 30%" in f.seen and f.first_step == rows[-1]["step"]
+
+
+def test_divergence_in_the_first_logged_row_needs_no_history():
+    # Adam at lr 0.5 on ring8, steps 1-25 (measured): no history to compare with yet.
+    row = {"step": 25, "loss/D": 8040.0, "loss/G": 1.17e4, "d_real": -150.0, "d_fake": 5480.0,
+           "diag/d_real_acc": 0.54, "diag/d_fake_acc": 0.32}
+    (_, f), = run([row])[0]
+    assert f.kind == "divergence" and f.first_step == 25
+    assert "d_fake logit reached 5480" in f.seen
+    assert run([row], Context(loss="wasserstein"))[0] == []   # critic scores are unbounded
+
+
+def test_divergence_with_bf16_suggests_fp32():
+    (_, f), = run(traces.divergence_nan(), Context(precision="bf16"))[0]
+    assert "precision=fp32" in [r.setting for r in f.remedies]
+
+
+def test_stagnation_on_a_flat_metric_only():
+    found, _ = run(traces.fid_flat(), detectors=[Stagnation()])
+    (_, f), = found
+    assert f.kind == "stagnation" and "metric/fid" in f.title and f.severity == "info"
+    assert math.isclose(f.numbers["metric/fid"], 41, abs_tol=1)
+    # classes_covered sits at 10 in a good run: flat there is not stagnation
+    assert all("classes_covered" not in f.title for _, f in found)
+
+
+def test_a_problem_that_goes_away_and_comes_back_is_reported_twice():
+    bad = traces.d_overpowering(n_good=10, n_bad=12)
+    good = traces.healthy(REARM_CHECKS + 5, seed=11, start=bad[-1]["step"] + traces.EVERY)
+    again = traces.d_overpowering(n_good=0, n_bad=12, seed=12)
+    for r in again:
+        r["step"] += good[-1]["step"]
+    found, watch = run(bad + good + again)
+    assert [f.kind for _, f in found] == ["d_overpowering", "d_overpowering"]
+    assert found[1][1].first_step > good[-1]["step"]
+    assert len(watch.episodes) == 2
