@@ -1,16 +1,23 @@
-"""Does the doctor name real failures? (draft: cases 1 and 4 of the validation bench)
+"""Does the doctor name real failures, stay quiet on healthy runs, and does balance=auto help?
 
-Each case trains a short run through the CLI, then prints what the live doctor reported
-(``findings.jsonl``) and the ``ganforge doctor`` report:
+Every run goes through the command line (``ganforge train``, then ``ganforge doctor`` and, for
+the balance comparison, ``ganforge eval``), so this is what a user sees. Failures reproduced:
 
-1. seed 004: Fashion-MNIST saved in [0, 1] (as a .npy that lost its scaling), a tanh DCGAN
-   generator, and the start-up range check switched off (``data.scale=off``). Expected: a
-   data-range finding at step 0, and D overpowering G once the run has gone on a while.
-4. a diverging learning rate (Adam at 0.5 for both networks on the 8-Gaussian ring).
-   Expected: a divergence finding naming the step.
-0. control: the same ring at the default learning rate. Expected: no findings.
+1. seed 004: Fashion-MNIST saved in [0, 1] (a .npy that lost its scaling), the tanh DCGAN,
+   and the start-up range check switched off (``data.scale=off``). Expected: ``data_range``.
+2. D's learning rate 10x G's, so G is weak (the default Fashion-MNIST DCGAN, lr_G 2e-5,
+   lr_D 2e-4, bf16). Expected: ``d_overpowering``.
+3. a collapse-prone setting on ring8 (G's learning rate 100x D's), with evaluation during
+   training (``eval.every=250``, the modes metric). Expected: ``mode_collapse``.
+4. a diverging learning rate (Adam at 0.5 on ring8). Expected: ``divergence`` with its step.
 
-    python bench/doctor.py [--steps 600] [--cases 1,4,0] [--out /tmp/ganforge-doctor-bench]
+Healthy runs (the presets on grid25, several seeds, and the default Fashion-MNIST run): the
+number of findings is the false-alarm count (target: none). Balance: case 2 with and without
+``balance=auto`` (on images: ADA), same budget, several seeds, FID on the classifier's features
+by ``ganforge eval`` (2,000 samples).
+
+    python bench/doctor.py                        # everything (about 20 minutes)
+    python bench/doctor.py --parts failures       # just the four failures
 """
 
 from __future__ import annotations
@@ -27,6 +34,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SLICE = ROOT / "src/ganforge/data/fashion_mnist_slice"
+QUIET = ["log_every=25", "sample_every=0", "checkpoint_every=100000", "tensorboard=false"]
+MLP = ["model=mlp", "model.width=128", "model.z_dim=2", "batch_size=256"]
+CASE2 = ["precision=bf16", "lr_G=2e-5", "lr_D=2e-4", "steps=1000"]
 
 
 def seed_004_data(out: Path) -> Path:
@@ -40,50 +50,96 @@ def seed_004_data(out: Path) -> Path:
     return path
 
 
-def cases(out: Path, steps: int) -> dict[str, list[str]]:
-    small = ["log_every=25", "sample_every=0", "checkpoint_every=100000", "tensorboard=false"]
+def failures(out: Path) -> dict[str, tuple[list[str], str]]:
     return {
-        "1": [f"data={seed_004_data(out)}", "data.scale=off", "model=dcgan", "model.width=32",
-              f"steps={steps}", *small],
-        "4": ["data=ring8", "model=mlp", "lr_G=0.5", "lr_D=0.5", f"steps={steps}", *small],
-        "0": ["data=ring8", "model=mlp", f"steps={steps}", *small],
+        "1 data in [0, 1], range check off": (
+            [f"data={seed_004_data(out)}", "data.scale=off", "model.width=32", "steps=500"],
+            "data_range"),
+        "2 lr_D = 10 x lr_G, weak G": (CASE2, "d_overpowering"),
+        "3 lr_G = 100 x lr_D on ring8": (
+            ["data=ring8", *MLP, "lr_G=1e-3", "lr_D=1e-5", "steps=3000", "eval.every=250",
+             "eval.n=2500"], "mode_collapse"),
+        "4 Adam lr 0.5": (["data=ring8", *MLP, "lr_G=0.5", "lr_D=0.5", "steps=500"],
+                          "divergence"),
     }
 
 
-def run_case(name: str, args: list[str], out: Path) -> dict:
-    run_dir = out / f"case{name}"
+def healthy(seeds: int) -> dict[str, list[str]]:
+    runs = {}
+    for preset in ("dcgan", "wgan-gp", "sngan", "r1", "ttur"):
+        for seed in range(seeds):
+            runs[f"grid25 preset={preset} seed={seed}"] = [
+                "data=grid25", *MLP, f"preset={preset}", f"seed={seed}", "d_steps=1",
+                "steps=2000"]
+    runs["fashion-mnist default, bf16"] = ["precision=bf16"]
+    return runs
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ganforge.cli", *args], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+def train(name: str, overrides: list[str], out: Path) -> dict:
+    run_dir = out / name.replace(" ", "_").replace("=", "-").replace(",", "")
     shutil.rmtree(run_dir, ignore_errors=True)
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "ganforge.cli", "train", "--no-progress",
-                           f"run_dir={run_dir}", *args], capture_output=True, text=True,
-                          cwd=out)
+    proc = cli("train", "--no-progress", f"run_dir={run_dir}", *QUIET, *overrides, cwd=out)
     seconds = time.perf_counter() - start
-    live = []
-    if (run_dir / "findings.jsonl").exists():
-        live = [json.loads(x) for x in (run_dir / "findings.jsonl").read_text().splitlines()]
-    report = subprocess.run([sys.executable, "-m", "ganforge.cli", "doctor", str(run_dir)],
-                            capture_output=True, text=True).stdout
-    return {"case": name, "exit": proc.returncode, "seconds": seconds,
-            "live": [(f["kind"], f["first_step"]) for f in live], "report": report,
-            "stderr_tail": proc.stderr.strip().splitlines()[-1:] if proc.stderr else []}
+    path = run_dir / "findings.jsonl"
+    live = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+    return {"name": name, "dir": run_dir, "exit": proc.returncode, "seconds": seconds,
+            "live": [(f["kind"], f["first_step"]) for f in live],
+            "report": cli("doctor", str(run_dir), cwd=out).stdout}
 
 
-def main() -> int:
+def fid(run_dir: Path, out: Path) -> float:
+    cli("eval", str(run_dir), "--metrics", "fid", "--n", "2000", "--replace", cwd=out)
+    values = json.loads((run_dir / "eval.json").read_text())["evaluations"][-1]["values"]
+    return next(v["value"] for v in values if v["metric"] == "fid")
+
+
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=600)
-    ap.add_argument("--cases", default="1,4,0")
+    ap.add_argument("--parts", default="failures,healthy,balance")
+    ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--balance-seeds", type=int, default=3)
     ap.add_argument("--out", default="/tmp/ganforge-doctor-bench")
-    args = ap.parse_args()
+    ap.add_argument("--reports", action="store_true", help="print every doctor report")
+    args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    table = cases(out, args.steps)
-    results = [run_case(c, table[c], out) for c in args.cases.split(",")]
-    for r in results:
-        print(f"=== case {r['case']}: exit {r['exit']}, {r['seconds']:.0f} s, live findings "
-              f"{r['live'] or 'none'}")
-        if r["stderr_tail"]:
-            print(f"last line of stderr: {r['stderr_tail'][0]}")
-        print(r["report"])
+    parts = args.parts.split(",")
+    if "failures" in parts:
+        print("| failure | expected finding | live findings (kind, first step) | caught | "
+              "wall s |")
+        print("|---|---|---|---|---|")
+        for name, (overrides, expected) in failures(out).items():
+            r = train(name, overrides, out)
+            caught = any(kind == expected for kind, _ in r["live"])
+            print(f"| {name} | {expected} | {r['live'] or 'none'} | "
+                  f"{'yes' if caught else 'NO'} | {r['seconds']:.0f} |", flush=True)
+            if args.reports:
+                print(r["report"])
+    if "healthy" in parts:
+        print("\n| healthy run | findings (false alarms) | wall s |")
+        print("|---|---|---|")
+        alarms = 0
+        for name, overrides in healthy(args.seeds).items():
+            r = train(name, overrides, out)
+            alarms += len(r["live"])
+            print(f"| {name} | {r['live'] or 'none'} | {r['seconds']:.0f} |", flush=True)
+        print(f"\nfalse alarms in total: {alarms}")
+    if "balance" in parts:
+        print("\n| case 2 (lr_D = 10 x lr_G) | seed | FID, 2,000 samples (lower is better) | "
+              "findings |")
+        print("|---|---|---|---|")
+        for label, extra in (("balance=off", []), ("balance=auto", ["balance=auto"])):
+            for seed in range(args.balance_seeds):
+                r = train(f"case2 {label} seed={seed}", [*CASE2, f"seed={seed}", *extra], out)
+                print(f"| {label} | {seed} | {fid(r['dir'], out):.2f} | "
+                      f"{[k for k, _ in r['live']] or 'none'} |", flush=True)
+    print(f"\ncommand: python bench/doctor.py {' '.join(argv or sys.argv[1:])}".rstrip())
     return 0
 
 

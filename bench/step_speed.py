@@ -10,25 +10,25 @@ Loops compared (same networks, same batch, same optimizers, same loss):
   onestep-stopgrad ganforge one-step, seed 001's single stop-gradient loss
   onestep-fused    ganforge one-step, fused (the default one-step implementation)
 Timing: all loops of a configuration in one process, rounds interleaved (each round times every
-loop), median of the per-step times after warm-up. Peak memory: each loop again in a fresh
-subprocess, the peak RSS during the steps minus the RSS before the first step.
+loop), median of the per-step times after warm-up. Peak memory: one more step of each loop,
+the peak growth of the C heap (where CPU tensors live) sampled after every aten op, i.e. what
+the step needs on top of weights and optimizer state.
 
-    python bench/step_speed.py                        # the full table (about 5 minutes)
+    python bench/step_speed.py                        # the full table (about 8 minutes)
     python bench/step_speed.py --models mlp2d --rounds 1 --no-memory
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import resource
+import ctypes
 import statistics
-import subprocess
 import sys
 import time
 
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import ganforge
 from ganforge.nets import build_nets
@@ -101,26 +101,44 @@ def build(name, model, prec_key, loss):
     return ganforge_loop(name, model, precision, channels_last, loss)
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
 
 
-def memory_child(name, model, prec_key, loss, steps) -> None:
-    """In a fresh process: peak RSS during ``steps`` steps above the RSS before them."""
-    torch.set_num_threads(2)
-    fn = build(name, model, prec_key, loss)
-    before = _rss_mb()
-    for _ in range(steps):
+def _heap_in_use() -> int:
+    """Bytes of the C heap in use (glibc mallinfo2: small blocks + mmapped large blocks);
+    CPU tensors live there."""
+    info = _LIBC.mallinfo2()
+    return info.uordblks + info.hblkhd
+
+
+_LIBC = ctypes.CDLL("libc.so.6")
+_LIBC.mallinfo2.restype = _Mallinfo2
+
+
+class _PeakHeap(TorchDispatchMode):
+    """The peak of heap growth over one step, sampled after every aten op (forward, backward
+    and optimizer): the memory a step needs on top of the weights and optimizer state."""
+
+    def __enter__(self):
+        self.base, self.peak = _heap_in_use(), 0
+        return super().__enter__()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        self.peak = max(self.peak, _heap_in_use() - self.base)
+        return out
+
+
+def peak_memory_mb(fn) -> float:
+    """Peak extra memory of one step (after warm-up), in MB."""
+    for _ in range(3):
         fn()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"peak_mb": peak - before}))
-
-
-def peak_memory(name, model, prec_key, loss, steps=5) -> float:
-    out = subprocess.run([sys.executable, __file__, "--memory-child", name, model, prec_key,
-                          loss, str(steps)], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])["peak_mb"]
+    with _PeakHeap() as mode:
+        fn()
+    return mode.peak / 2**20
 
 
 def time_loops(fns, rounds, steps, warmup):
@@ -146,16 +164,12 @@ def main(argv=None) -> None:
     ap.add_argument("--precisions", default="fp32,bf16,bf16-cl")
     ap.add_argument("--losses", default="nonsaturating,wasserstein")
     ap.add_argument("--no-memory", action="store_true")
-    ap.add_argument("--memory-child", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.memory_child:
-        name, model, prec_key, loss, steps = args.memory_child
-        return memory_child(name, model, prec_key, loss, int(steps))
     torch.set_num_threads(2)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of "
           f"{args.rounds}x{args.steps} steps after {args.warmup} warm-up steps per loop")
     print("| model | precision | loss | loop | ms/step | vs reference | vs alternating | "
-          "peak MB |")
+          "peak step MB |")
     print("|---|---|---|---|---|---|---|---|")
     for model in args.models.split(","):
         for prec_key in args.precisions.split(","):
@@ -165,8 +179,7 @@ def main(argv=None) -> None:
                 fns = {name: build(name, model, prec_key, loss) for name in LOOPS}
                 med = time_loops(fns, args.rounds, args.steps, args.warmup)
                 for name in LOOPS:
-                    mem = ("-" if args.no_memory else
-                           f"{peak_memory(name, model, prec_key, loss):.0f}")
+                    mem = "-" if args.no_memory else f"{peak_memory_mb(fns[name]):.1f}"
                     print(f"| {model} | {prec_key} | {loss} | {name} | {med[name]:.2f} | "
                           f"{med['reference'] / med[name]:.2f}x | "
                           f"{med['alternating'] / med[name]:.2f}x | {mem} |", flush=True)

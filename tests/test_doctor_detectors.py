@@ -56,7 +56,7 @@ def test_d_overpowering_fires_once_with_numbers_causes_and_settings():
     assert "%" in f.seen and f"{f.first_step}-" in f.seen
     settings = [r.setting for r in f.remedies]
     assert "lr_D=1e-4" in settings and "preset=r1" in settings
-    assert "augment.policy=color,translation,cutout augment.p=auto" in settings
+    assert "augment.policy=color,translation,cutout balance=ada" in settings
     assert "label_smoothing=0.1" in settings and "balance=auto" in settings
     # The episode runs on to the end of the trace without being reported again.
     assert watch.active["d_overpowering"].last_step == rows[-1]["step"]
@@ -122,6 +122,22 @@ def test_mode_collapse_from_classes_disappearing():
     found, _ = run(traces.classes_disappear(), detectors=[ModeCollapse()])
     (_, f), = found
     assert "classes covered fell to 7 from 10" in f.seen
+
+
+def test_mode_collapse_from_mixture_modes_disappearing():
+    """On ring8/grid25 evaluation logs metric/modes; 8 modes falling to 2 is a collapse that
+    the mean pairwise distance barely shows. A steady 8 is quiet."""
+    rows = traces.classes_disappear()
+    for row in rows:
+        if "metric/classes_covered" in row:
+            row["metric/modes"] = 2.0 if row["step"] > 2200 else 8.0
+            del row["metric/classes_covered"]
+    (_, f), = run(rows, detectors=[ModeCollapse()])[0]
+    assert "mixture modes covered fell to 2 from 8" in f.seen
+    for row in rows:
+        if "metric/modes" in row:
+            row["metric/modes"] = 8.0
+    assert run(rows, detectors=[ModeCollapse()])[0] == []
 
 
 def test_mode_collapse_waits_for_g_to_leave_its_initialization():

@@ -35,7 +35,7 @@ def test_the_report_names_what_it_saw_and_the_settings_to_try(tmp_path):
     assert "2 findings" in text
     assert text.count("The discriminator overpowers the generator") == 1
     assert "The data's value range does not match" in text and "data is in [0, 1]" in text
-    for setting in ("lr_D=1e-4", "preset=r1", "augment.p=auto", "label_smoothing=0.1",
+    for setting in ("lr_D=1e-4", "preset=r1", "balance=ada", "label_smoothing=0.1",
                     "balance=auto", "data.scale=auto", "check that your data is in [-1, 1]"):
         assert setting in text, setting
     # The data-range finding (step 0) comes first; the range is the first suspect after it.

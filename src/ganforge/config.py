@@ -143,6 +143,7 @@ class Config:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     ema: EMAConfig = field(default_factory=EMAConfig)
+    balance: str = "off"            # off | auto | ada | smoothing | ratio (docs/doctor.md)
     eval: EvalConfig = field(default_factory=EvalConfig)  # metrics during training
 
 
@@ -150,6 +151,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "loss": tuple(LOSSES),
     "schedule": SCHEDULES,
     "onestep_impl": ONESTEP_IMPLS,
+    "balance": ("off", "auto", "ada", "smoothing", "ratio"),
     "precision": ("fp32", "bf16"),
     "data.scale": SCALES,
     "model.name": ("dcgan", "mlp"),

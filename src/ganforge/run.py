@@ -134,6 +134,7 @@ def build_run(cfg: Config) -> Run:
         reuse_fake=cfg.reuse_fake or None, objective=build_objective(cfg),
         ema=(EMA(G, cfg.ema.half_life_images, cfg.ema.rampup) if cfg.ema.half_life_images
              else None))
+    trainer.balance(cfg.balance, images=dataset.kind == "image")
     # The data checks run here, before a run directory exists, so bad data costs nothing.
     batches = trainer.prepare_data(Batches(dataset.x, cfg.batch_size, seed=cfg.seed))
     return Run(cfg, trainer, dataset, batches, [dataset.source, *trainer.notes])

@@ -17,6 +17,7 @@ from typing import Iterable, Iterator, Sequence
 import torch
 from torch import nn
 
+from .balancer import Balancer
 from .data.batches import Batches
 from .data.range_check import SCALES
 from .errors import NonFiniteLossError, UserError, nearest
@@ -131,6 +132,7 @@ class Trainer:
                                objective if objective is not None else Objective(seed=seed or 0))
         # EMA of G's weights: an EMA object, or a half-life in images.
         self.ema = EMA(G, ema) if isinstance(ema, (int, float)) and ema else (ema or None)
+        self.balancer: Balancer | None = None   # set by balance(); acts after each step
         self.strategy = make_schedule(schedule, d_steps, g_steps, onestep_impl=onestep_impl,
                                       reuse_fake=reuse_fake)
         self.schedulers = {"G": sched_G, "D": sched_D}
@@ -158,12 +160,19 @@ class Trainer:
         """The generator for samples and evaluation: G_ema when EMA is on, else G."""
         return self.ema.G_ema if self.ema is not None else self.players.G
 
+    def balance(self, mode: str, images: bool, interval: int = 4) -> None:
+        """Turn on rebalancing (``"auto"``, ``"ada"``, ``"smoothing"``, ``"ratio"``; see
+        ``ganforge.balancer``); ``images``: whether the data are images (ADA needs them)."""
+        self.balancer = None if mode == "off" else Balancer(mode, self, images, interval)
+
     def plan(self) -> TrainingPlan:
         """The training plan read off the live objects (print ``plan().format()``)."""
         ema = () if self.ema is None else (
             f"G_ema: EMA of G's weights, half-life {self.ema.half_life_images:g} images"
             + (f", ramp-up {self.ema.rampup:g}" if self.ema.rampup else "")
             + "; used for samples and evaluation",)
+        if self.balancer is not None:
+            ema += (self.balancer.describe(),)
         return training_plan(self.strategy, self.players, self.schedulers, ema)
 
     def step(self, real: torch.Tensor | Sequence[torch.Tensor] | Iterable) -> dict[str, float]:
@@ -201,6 +210,8 @@ class Trainer:
         out["time/step_ms"] = (time.perf_counter() - start) * 1000.0
         out["lr/G"] = self.players.opt_G.param_groups[0]["lr"]
         out["lr/D"] = self.players.opt_D.param_groups[0]["lr"]
+        if self.balancer is not None:
+            out.update(self.balancer.update(self, out, seen))
         return out
 
     def prepare_data(self, data) -> Iterable:
@@ -267,6 +278,7 @@ class Trainer:
             "data": self.batches.state_dict() if self.batches is not None else None,
             "objective": p.objective.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
+            "balance": self.balancer.state_dict() if self.balancer is not None else None,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -290,6 +302,12 @@ class Trainer:
             self.ema.load_state_dict(state["ema"])
         if state.get("objective") is not None:
             p.objective.load_state_dict(state["objective"], {"G": p.G, "D": p.D})
+        if (self.balancer is None) != (state.get("balance") is None):
+            raise UserError(f"the checkpoint was trained with balance="
+                            f"{(state.get('balance') or {}).get('mode', 'off')}, this run has "
+                            f"balance={'off' if self.balancer is None else self.balancer.mode}")
+        if self.balancer is not None:
+            self.balancer.load_state_dict(state["balance"], self)
         self.step_count = int(state["counters"]["step"])
         self.images_seen = int(state["counters"]["images_seen"])
         torch.set_rng_state(state["rng"]["torch"])
