@@ -89,6 +89,10 @@ def test_d_overpowering_needs_evidence_beyond_high_accuracy():
     assert run(rows, detectors=[DiscriminatorOverpowering()])[0] == []
 
 
+def test_d_at_chance_with_live_gradients_is_the_equilibrium_not_a_collapse():
+    assert run(traces.equilibrium())[0] == []
+
+
 def test_d_collapse_fires_after_d_had_learned():
     found, _ = run(traces.d_collapse())
     assert [f.kind for _, f in found] == ["d_collapse"]

@@ -21,7 +21,8 @@ from .errors import UserError
 class InstanceNoise:
     """x -> x + sigma(step) * eps, eps ~ N(0, 1) from ``generator``.
 
-    Stat key for logging the current sigma: ``aug/noise_sigma``.
+    Its ``sigma_at(step)`` counts D updates (the objective's counter), so the annealing is
+    checkpointed with the run.
     """
 
     def __init__(self, sigma: float, anneal_steps: int | None = None):

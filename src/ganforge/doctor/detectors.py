@@ -37,6 +37,10 @@ AUGMENT_POLICY = "color,translation,cutout"   # DiffAugment's full policy (Zhao 
 # --- generator overpowering / discriminator collapse ----------------------------------------
 COLLAPSE_WINDOW = 8         # rows: D at chance for a long stretch, not a passing tie
 COLLAPSE_ACC = 0.55         # mean of D's real and fake accuracy: a coin flip is 0.5
+D_GRAD_VANISH = 0.1         # D's grad norm below this fraction of its own peak: D is dead.
+                            # (A D at chance with live gradients is the equilibrium a GAN
+                            # aims for: SN-GAN on grid25 sits at hinge loss 2 with 23 of 25
+                            # modes covered, so chance alone is not a finding.)
 CHANCE_TOL = 0.05           # loss/D within 5% of the value of an undecided D (all logits 0)
 FLAT_STD = 0.02             # loss/D's std over the window, relative: it is not moving
 TINY_GAP = 0.05             # |d_real - d_fake| of an undecided D, when the loss is unknown
@@ -232,9 +236,17 @@ class DiscriminatorCollapse:
             at_chance = f"loss/D stayed at {mean_loss:.4g}, mean logit gap {_mean(gap):.3g}"
         if not _departed(rows, chance, scale) and len(rows) < NEVER_LEARNED_ROWS:
             return None
+        grads = series(rows, "diag/grad_norm_D")
+        dead = ""
+        if grads:   # when logged, D's own gradient must have died too
+            recent = _mean(v for _, v in grads[-COLLAPSE_WINDOW:])
+            peak = max(v for _, v in grads)
+            if not recent < D_GRAD_VANISH * peak:
+                return None
+            dead = f"; D's gradient norm fell to {recent:.3g} from a peak of {peak:.3g}"
         first, last = real[0][0], real[-1][0]
         seen = (f"D's accuracy averaged {acc:.0%} (a coin flip is 50%) over steps "
-                f"{first}-{last}; {at_chance}, varying by only {std_loss:.2g}")
+                f"{first}-{last}; {at_chance}, varying by only {std_loss:.2g}{dead}")
         causes = [
             "D learns too slowly: its learning rate is too low for G's",
             "D is held back too hard (dropout, a strong penalty, heavy label smoothing)",
