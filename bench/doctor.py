@@ -12,9 +12,10 @@ the balance comparison, ``ganforge eval``), so this is what a user sees. Failure
 4. a diverging learning rate (Adam at 0.5 on ring8). Expected: ``divergence`` with its step.
 
 Healthy runs (the presets on grid25, several seeds, and the default Fashion-MNIST run): the
-number of findings is the false-alarm count (target: none). Balance: case 2 with and without
-``balance=auto`` (on images: ADA), same budget, several seeds, FID on the classifier's features
-by ``ganforge eval`` (2,000 samples).
+number of findings is the false-alarm count (target: none). Balance: case 2 with
+``balance=off``, ``auto``, ``smoothing`` and ``ratio`` (``--balance``), the same number of
+iterations, several seeds, FID on the classifier's features by ``ganforge eval`` (2,000
+samples).
 
     python bench/doctor.py                        # everything (about 20 minutes)
     python bench/doctor.py --parts failures       # just the four failures
@@ -104,6 +105,8 @@ def main(argv=None) -> int:
     ap.add_argument("--parts", default="failures,healthy,balance")
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--balance-seeds", type=int, default=3)
+    ap.add_argument("--balance", default="balance=off,balance=auto,balance=smoothing,balance=ratio",
+                    help="the settings compared on case 2")
     ap.add_argument("--out", default="/tmp/ganforge-doctor-bench")
     ap.add_argument("--reports", action="store_true", help="print every doctor report")
     args = ap.parse_args(argv)
@@ -134,7 +137,8 @@ def main(argv=None) -> int:
         print("\n| case 2 (lr_D = 10 x lr_G) | seed | FID, 2,000 samples (lower is better) | "
               "findings |")
         print("|---|---|---|---|")
-        for label, extra in (("balance=off", []), ("balance=auto", ["balance=auto"])):
+        for label in args.balance.split(","):
+            extra = [] if label == "balance=off" else [label]
             for seed in range(args.balance_seeds):
                 r = train(f"case2 {label} seed={seed}", [*CASE2, f"seed={seed}", *extra], out)
                 print(f"| {label} | {seed} | {fid(r['dir'], out):.2f} | "

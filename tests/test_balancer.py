@@ -20,10 +20,13 @@ def trainer(pair=mlp_pair, **kw):
     return Trainer(G, D, seed=0, device="cpu", **kw)
 
 
-def test_auto_picks_ada_for_images_smoothing_or_ratio_otherwise():
-    assert resolve_mode("auto", True, get_loss("hinge"), "alternating") == "ada"
-    assert resolve_mode("auto", False, get_loss("nonsaturating"), "alternating") == "smoothing"
-    assert resolve_mode("auto", False, get_loss("wasserstein"), "alternating") == "ratio"
+def test_auto_picks_ratio_when_alternating_else_ada_for_images_or_smoothing():
+    assert resolve_mode("auto", True, get_loss("hinge"), "alternating") == "ratio"
+    assert resolve_mode("auto", False, get_loss("nonsaturating"), "alternating") == "ratio"
+    assert resolve_mode("auto", True, get_loss("hinge"), "onestep") == "ada"
+    assert resolve_mode("auto", False, get_loss("nonsaturating"), "onestep") == "smoothing"
+    with pytest.raises(UserError, match="not images"):
+        resolve_mode("auto", False, get_loss("wasserstein"), "onestep")
     with pytest.raises(UserError, match="not images"):
         resolve_mode("ada", False, get_loss("hinge"), "alternating")
     with pytest.raises(UserError, match="needs a cross-entropy or least-squares loss"):

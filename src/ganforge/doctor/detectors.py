@@ -186,7 +186,8 @@ class DiscriminatorOverpowering:
             Remedy("label_smoothing=0.1", "one-sided label smoothing: real targets 0.9"),
             Remedy("model.d_dropout=0.3", "dropout in D"),
             Remedy("noise.sigma=0.1", "instance noise on D's inputs blurs what it can use"),
-            Remedy("balance=auto", "let ganforge adapt augmentation to D's confidence"),
+            Remedy("balance=auto", "let ganforge add G steps per D step while D overpowers "
+                   "(balance=ada adapts augmentation instead)"),
         ]
         if memorizing:
             causes.insert(0, causes.pop(1))
