@@ -56,3 +56,14 @@ def assert_same_state(a: list, b: list):
                 assert torch.equal(sa[k], sb[k]), k
             else:
                 assert sa[k] == sb[k], k
+
+
+def identity_features(num_features: int) -> nn.Module:
+    """A feature extractor that returns its input, for torchmetrics' FID/KID (which read
+    ``num_features`` off the module)."""
+    class Identity(nn.Module):
+        def forward(self, x):
+            return x
+    module = Identity()
+    module.num_features = num_features
+    return module

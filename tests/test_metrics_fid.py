@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import identity_features
+
 from ganforge.errors import UserError
 from ganforge.metrics import fid, frechet_distance, gaussian_stats
 
@@ -72,19 +74,12 @@ def test_bad_inputs_are_user_errors():
         fid(torch.full((3, 2), float("nan")), torch.randn(5, 2))
 
 
-class _Identity(torch.nn.Module):
-    num_features = 16
-
-    def forward(self, x):
-        return x
-
-
 def test_fid_agrees_with_torchmetrics():
     tm = pytest.importorskip("torchmetrics.image.fid")
     g = torch.Generator().manual_seed(5)
     real = torch.randn(400, 16, generator=g, dtype=torch.float64)
     fake = 0.8 * torch.randn(300, 16, generator=g, dtype=torch.float64) + 0.3
-    metric = tm.FrechetInceptionDistance(feature=_Identity())
+    metric = tm.FrechetInceptionDistance(feature=identity_features(16))
     metric.update(real, real=True)
     metric.update(fake, real=False)
     theirs = float(metric.compute())

@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+from conftest import identity_features
+
 from ganforge.errors import UserError
 from ganforge.metrics import kid, mmd2_unbiased
 
@@ -62,20 +64,13 @@ def test_kid_subsets_are_seeded_and_shrink_to_the_smaller_set():
         kid(x, y, subsets=0)
 
 
-class _Identity(torch.nn.Module):
-    num_features = 8
-
-    def forward(self, x):
-        return x
-
-
 def test_kid_agrees_with_torchmetrics():
     tm = pytest.importorskip("torchmetrics.image.kid")
     g = torch.Generator().manual_seed(4)
     real = torch.randn(120, 8, generator=g, dtype=torch.float64)
     fake = 0.7 * torch.randn(120, 8, generator=g, dtype=torch.float64) + 0.2
     # One subset holding every sample: the permutation does not matter, so both are exact.
-    metric = tm.KernelInceptionDistance(feature=_Identity(), subsets=1, subset_size=120)
+    metric = tm.KernelInceptionDistance(feature=identity_features(8), subsets=1, subset_size=120)
     metric.update(real, real=True)
     metric.update(fake, real=False)
     theirs = float(metric.compute()[0])
