@@ -132,6 +132,8 @@ class Trainer:
                                objective if objective is not None else Objective(seed=seed or 0))
         # EMA of G's weights: an EMA object, or a half-life in images.
         self.ema = EMA(G, ema) if isinstance(ema, (int, float)) and ema else (ema or None)
+        if self.ema is not None:   # an EMA built before G moved follows it to the device
+            self.ema.G_ema.to(self.device, memory_format=self.memory_format)
         self.balancer: Balancer | None = None   # set by balance(); acts after each step
         self.strategy = make_schedule(schedule, d_steps, g_steps, onestep_impl=onestep_impl,
                                       reuse_fake=reuse_fake)
