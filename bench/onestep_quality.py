@@ -27,6 +27,7 @@ from ganforge.run import build_run, fixed_z
 from ganforge.sampling import generate
 
 from mixtures import CONFIGS, mixture_run, summary_row  # bench/mixtures.py
+from quality import measure  # bench/quality.py: FID, KID x1e3, ... on classifier features
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEDULES = {"alternating": ["schedule=alternating"],
@@ -53,8 +54,11 @@ def fashion(args) -> None:
           "| wall s | grid |")
     print("|---|---|---|---|---|")
     from ganforge.data.fashion_mnist import load_fashion_mnist
-    test = load_fashion_mnist(None, "test").x
-    train = load_fashion_mnist(None, "train").x
+    from ganforge.metrics.features import load_feature_net
+    net = load_feature_net("default")
+    test = load_fashion_mnist(None, "test").x[:args.n_eval]
+    train = load_fashion_mnist(None, "train").x[:args.n_eval]
+    ref = net.features(test)    # once: every row is scored against the same test features
     for schedule in SCHEDULES:
         cfg = build_config(None, [f"steps={args.fmnist_steps}", f"precision={args.precision}",
                                   "checkpoint_every=0", "tensorboard=false",
@@ -69,21 +73,10 @@ def fashion(args) -> None:
         fake = generate(run.trainer.G_sample, torch.randn(
             (args.n_eval, *run.trainer.players.z_shape),
             generator=torch.Generator().manual_seed(12345)))
-        fid, kid_ = fid_kid(fake, test[:args.n_eval])
-        print(f"| {schedule} | {fid:.2f} | {kid_ * 1e3:.2f} | {wall:.0f} | {grid} |", flush=True)
-    fid, kid_ = fid_kid(train[:args.n_eval], test[:args.n_eval])
-    print(f"| floor: real train vs real test, same count | {fid:.2f} | {kid_ * 1e3:.2f} | - | - |")
-
-
-def fid_kid(x: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
-    """FID and KID of samples x against ref on the domain classifier's features."""
-    from ganforge.metrics.features import load_feature_net
-    from ganforge.metrics.fid import frechet_distance, gaussian_stats
-    from ganforge.metrics.kid import kid
-    net = load_feature_net("default")
-    fx, fr = net.features(x), net.features(ref)
-    return (float(frechet_distance(*gaussian_stats(fx), *gaussian_stats(fr))),
-            float(kid(fr, fx)["kid"]))
+        m = measure(net, fake, ref)
+        print(f"| {schedule} | {m['fid']:.2f} | {m['kid']:.2f} | {wall:.0f} | {grid} |", flush=True)
+    m = measure(net, train, ref)
+    print(f"| floor: real train vs real test, same count | {m['fid']:.2f} | {m['kid']:.2f} | - | - |")
 
 
 def main(argv=None) -> None:
