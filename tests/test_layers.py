@@ -69,6 +69,21 @@ def test_minibatch_discrimination_by_hand():
             assert out[i, 3 + b].item() == pytest.approx(want, rel=1e-12)
 
 
+def test_minibatch_discrimination_gradient_equals_the_pairwise_formula():
+    # the layer uses cdist (no (N, N, B, C) tensor); its gradient, including the zero distance
+    # of each sample to itself, must equal that of the formula written out with broadcasting
+    torch.manual_seed(0)
+    layer = MinibatchDiscrimination(6, n_kernels=4, kernel_dim=3).double()
+    x = torch.randn(7, 6, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(7, 4, dtype=torch.float64)
+    m = (x @ layer.T).view(7, 4, 3)
+    o = torch.exp(-(m.unsqueeze(1) - m.unsqueeze(0)).abs().sum(dim=3)).sum(dim=1)
+    want = torch.autograd.grad((o * w).sum(), (x, layer.T))
+    got = torch.autograd.grad((layer(x)[:, 6:] * w).sum(), (x, layer.T))
+    for g, h in zip(got, want):
+        torch.testing.assert_close(g, h, rtol=1e-12, atol=1e-12)
+
+
 def test_minibatch_discrimination_mixes_the_batch_and_backprops():
     torch.manual_seed(0)
     layer = MinibatchDiscrimination(4, 3, 2)

@@ -76,9 +76,9 @@ class MinibatchDiscrimination(nn.Module):
         self.T = nn.Parameter(torch.randn(in_features, n_kernels * kernel_dim) * 0.05)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        m = (x @ self.T).view(x.shape[0], self.n_kernels, self.kernel_dim)   # (N, B, C)
-        l1 = (m.unsqueeze(1) - m.unsqueeze(0)).abs().sum(dim=3)             # (N, N, B)
-        o = torch.exp(-l1).sum(dim=1)                                      # (N, B)
+        m = (x @ self.T).view(x.shape[0], self.n_kernels, self.kernel_dim).transpose(0, 1)
+        l1 = torch.cdist(m, m, p=1)          # (B, N, N), without an (N, N, B, C) intermediate
+        o = torch.exp(-l1).sum(dim=2).t()    # (N, B)
         return torch.cat([x, o], dim=1)
 
     def extra_repr(self) -> str:
