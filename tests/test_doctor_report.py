@@ -2,12 +2,14 @@
 it works on a real run, a diverged run, and a run killed half way (a torn last line)."""
 
 import json
+import math
 
 import yaml
 
 import doctor_traces as traces
 from ganforge.cli import main
-from ganforge.doctor.detectors import data_range_finding
+from ganforge.doctor.detectors import (STOPPED_AT, Context, data_range_finding,
+                                       divergence_finding)
 from ganforge.doctor.report import diagnose, render_report
 
 RING = ["data=ring8", "model=mlp", "model.width=16", "model.z_dim=4", "batch_size=32",
@@ -78,6 +80,33 @@ def test_findings_of_the_live_run_and_of_the_replay_are_merged_not_repeated(tmp_
     run = write_run(tmp_path / "run", rows, watch.episodes)
     findings, _ = diagnose(run)
     assert [f.kind for f in findings] == ["d_overpowering"]
+
+
+def test_the_replay_decides_detector_findings_and_keeps_what_only_the_live_run_saw(tmp_path):
+    # A live run logged a d_collapse that today's detectors do not see in its rows (an older
+    # doctor, or a threshold since corrected) and the start-up range check, which only the
+    # live run can make. The report trusts the replay for the first and keeps the second.
+    # A stop on a non-finite loss after the last logged row is kept too.
+    stale = traces.d_collapse()
+    rows = traces.healthy(60, 0)
+    stop = divergence_finding(rows[-1]["step"] + 3, "loss/D became nan", Context(),
+                              {"value": math.nan, STOPPED_AT: rows[-1]["step"] + 3})
+    live = [data_range_finding("data in [0, 1], the generator's tanh in [-1, 1]"),
+            _finding_like("d_collapse", stale), stop]
+    run = write_run(tmp_path / "run", rows, live)
+    findings, _ = diagnose(run)
+    assert [f.kind for f in findings] == ["data_range", "divergence"]
+    assert findings[1].first_step == rows[-1]["step"] + 3
+
+
+def _finding_like(kind, rows):
+    from ganforge.doctor.watch import Watch
+
+    watch = Watch()
+    for r in rows:
+        watch.update(r)
+    (f,) = [e for e in watch.episodes if e.kind == kind]
+    return f
 
 
 def test_doctor_cli_on_a_real_run(tmp_path, capsys):

@@ -25,7 +25,7 @@ from ..data.range_check import DataRangeError, check_data_range, generator_outpu
 from ..errors import NonFiniteLossError
 from ..sampling import generate
 from . import signals
-from .detectors import Context, data_range_finding, divergence_finding
+from .detectors import STOPPED_AT, Context, data_range_finding, divergence_finding
 from .findings import Finding
 from .jsonl import parse_jsonl, read_jsonl
 from .watch import Watch
@@ -121,7 +121,8 @@ class Doctor(Callback):
         if isinstance(error, NonFiniteLossError):
             step = error.step if error.step is not None else trainer.step_count
             finding = divergence_finding(step, f"{error.name} became {error.value}",
-                                         self.watch.context, {"value": error.value})
+                                         self.watch.context,
+                                         {"value": error.value, STOPPED_AT: step})
             if self.watch.add(finding):
                 self.report(trainer, finding)
 

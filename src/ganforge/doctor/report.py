@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import UserError
-from .detectors import Context, applicable
+from .detectors import STOPPED_AT, Context, applicable
 from .findings import Finding
 from .jsonl import read_jsonl
 from .watch import Watch
@@ -54,10 +54,13 @@ def diagnose(run_dir: str | Path) -> tuple[list[Finding], dict]:
     logged, more = read_jsonl(run_dir / "findings.jsonl")
     notes += more
     findings = list(watch.episodes)
+    replayed = {d.kind for d in watch.detectors}   # the replay's verdict on these kinds wins
     for row in logged:
         try:
             f = Finding.from_dict(row)
         except TypeError:
+            continue
+        if f.kind in replayed and STOPPED_AT not in f.numbers:
             continue
         if not any(e.kind == f.kind and e.first_step <= f.first_step <= e.last_step
                    for e in findings):
