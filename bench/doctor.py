@@ -11,13 +11,18 @@ the balance comparison, ``ganforge eval``), so this is what a user sees. Failure
    training (``eval.every=250``, the modes metric). Expected: ``mode_collapse``.
 4. a diverging learning rate (Adam at 0.5 on ring8). Expected: ``divergence`` with its step.
 
-Healthy runs (the presets on grid25, several seeds, and the default Fashion-MNIST run): the
-number of findings is the false-alarm count (target: none). Balance: case 2 with
-``balance=off``, ``auto``, ``smoothing`` and ``ratio`` (``--balance``), the same number of
-iterations, several seeds, FID on the classifier's features by ``ganforge eval`` (2,000
-samples).
+Healthy runs (``--healthy``): every preset at its own settings (``wgan``, ``wgan-gp`` and
+``sngan`` with their 5 critic steps) on grid25, several seeds, scored by modes covered, plus
+``wgan-gp`` with the authors' toy penalty ``reg.gp=0.1`` (at 10 it collapses on the mixtures,
+docs/stabilization.md), and the default Fashion-MNIST run. A finding on a run that covers the
+grid is a false alarm (target: none).
 
-    python bench/doctor.py                        # everything (about 20 minutes)
+Balance: case 2 with ``balance=off``, ``auto``, ``ada`` and ``smoothing`` at the same number of
+iterations, and two settings that cost what ``auto`` costs once it has raised G's steps:
+``balance=off`` with 3x the iterations, and a fixed ``g_steps=5``. Several seeds, FID on the
+classifier's features by ``ganforge eval`` (2,000 samples), and the wall time of each run.
+
+    python bench/doctor.py                        # everything (about an hour on 2 cores)
     python bench/doctor.py --parts failures       # just the four failures
 """
 
@@ -37,6 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SLICE = ROOT / "src/ganforge/data/fashion_mnist_slice"
 QUIET = ["log_every=25", "sample_every=0", "checkpoint_every=100000", "tensorboard=false"]
 MLP = ["model=mlp", "model.width=128", "model.z_dim=2", "batch_size=256"]
+HEALTHY = ("preset=dcgan,preset=wgan,preset=wgan-gp,preset=wgan-gp reg.gp=0.1,"
+           "preset=sngan,preset=r1,preset=ttur,fashion-mnist")
 CASE2 = ["precision=bf16", "lr_G=2e-5", "lr_D=2e-4", "steps=1000"]
 
 
@@ -65,14 +72,17 @@ def failures(out: Path) -> dict[str, tuple[list[str], str]]:
     }
 
 
-def healthy(seeds: int) -> dict[str, list[str]]:
+def healthy(settings: list[str], seeds: int) -> dict[str, list[str]]:
+    """Each setting (space-separated overrides) on grid25 with the MLP, or ``fashion-mnist``:
+    the default ``ganforge train`` run in bf16."""
     runs = {}
-    for preset in ("dcgan", "wgan-gp", "sngan", "r1", "ttur"):
+    for setting in settings:
+        if setting == "fashion-mnist":
+            runs["fashion-mnist default, bf16"] = ["precision=bf16"]
+            continue
         for seed in range(seeds):
-            runs[f"grid25 preset={preset} seed={seed}"] = [
-                "data=grid25", *MLP, f"preset={preset}", f"seed={seed}", "d_steps=1",
-                "steps=2000"]
-    runs["fashion-mnist default, bf16"] = ["precision=bf16"]
+            runs[f"grid25 {setting} seed={seed}"] = [
+                "data=grid25", *MLP, *setting.split(), f"seed={seed}", "steps=2000"]
     return runs
 
 
@@ -94,19 +104,24 @@ def train(name: str, overrides: list[str], out: Path) -> dict:
             "report": cli("doctor", str(run_dir), cwd=out).stdout}
 
 
-def fid(run_dir: Path, out: Path) -> float:
-    cli("eval", str(run_dir), "--metrics", "fid", "--n", "2000", "--replace", cwd=out)
+def evaluate(run_dir: Path, out: Path, metric: str, n: int) -> float:
+    cli("eval", str(run_dir), "--metrics", metric, "--n", str(n), "--replace", cwd=out)
     values = json.loads((run_dir / "eval.json").read_text())["evaluations"][-1]["values"]
-    return next(v["value"] for v in values if v["metric"] == "fid")
+    return next(v["value"] for v in values if v["metric"] == metric)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", default="failures,healthy,balance")
-    ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--healthy", default=HEALTHY,
+                    help="the healthy settings on grid25, comma-separated, each one or more "
+                         "space-separated overrides")
     ap.add_argument("--balance-seeds", type=int, default=3)
-    ap.add_argument("--balance", default="balance=off,balance=auto,balance=smoothing,balance=ratio",
-                    help="the settings compared on case 2")
+    ap.add_argument("--balance", default="balance=off,balance=auto,balance=ada,balance=smoothing,"
+                                         "balance=off steps=3000,g_steps=5",
+                    help="the settings compared on case 2, comma-separated; one setting may be "
+                         "several space-separated overrides, e.g. 'balance=off steps=3000'")
     ap.add_argument("--out", default="/tmp/ganforge-doctor-bench")
     ap.add_argument("--reports", action="store_true", help="print every doctor report")
     args = ap.parse_args(argv)
@@ -125,24 +140,27 @@ def main(argv=None) -> int:
             if args.reports:
                 print(r["report"])
     if "healthy" in parts:
-        print("\n| healthy run | findings (false alarms) | wall s |")
-        print("|---|---|---|")
+        print("\n| healthy run | findings (false alarms) | modes covered (mixtures) | wall s |")
+        print("|---|---|---|---|")
         alarms = 0
-        for name, overrides in healthy(args.seeds).items():
+        for name, overrides in healthy(args.healthy.split(","), args.seeds).items():
             r = train(name, overrides, out)
             alarms += len(r["live"])
-            print(f"| {name} | {r['live'] or 'none'} | {r['seconds']:.0f} |", flush=True)
+            modes = (f"{evaluate(r['dir'], out, 'modes', 2500):.0f}" if "data=grid25" in overrides
+                     else "-")
+            print(f"| {name} | {r['live'] or 'none'} | {modes} | {r['seconds']:.0f} |",
+                  flush=True)
         print(f"\nfalse alarms in total: {alarms}")
     if "balance" in parts:
         print("\n| case 2 (lr_D = 10 x lr_G) | seed | FID, 2,000 samples (lower is better) | "
-              "findings |")
-        print("|---|---|---|---|")
+              "findings | wall s |")
+        print("|---|---|---|---|---|")
         for label in args.balance.split(","):
-            extra = [] if label == "balance=off" else [label]
+            extra = [o for o in label.split() if o != "balance=off"]
             for seed in range(args.balance_seeds):
                 r = train(f"case2 {label} seed={seed}", [*CASE2, f"seed={seed}", *extra], out)
-                print(f"| {label} | {seed} | {fid(r['dir'], out):.2f} | "
-                      f"{[k for k, _ in r['live']] or 'none'} |", flush=True)
+                print(f"| {label} | {seed} | {evaluate(r['dir'], out, 'fid', 2000):.2f} | "
+                      f"{[k for k, _ in r['live']] or 'none'} | {r['seconds']:.0f} |", flush=True)
     print(f"\ncommand: python bench/doctor.py {' '.join(argv or sys.argv[1:])}".rstrip())
     return 0
 
