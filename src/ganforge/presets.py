@@ -41,7 +41,8 @@ PRESETS: dict[str, Preset] = {
     "wgan-gp": Preset(
         "Wasserstein critic with gradient penalty lambda 10, Adam 1e-4 betas (0, 0.9), "
         "5 critic steps (Algorithm 1); no batchnorm in the critic (section 4: it breaks the "
-        "per-sample penalty)",
+        "per-sample penalty). On low-dimensional toy data use reg.gp=0.1, the authors' own toy "
+        "setting: at 10 the 2-D mixtures collapse (docs/stabilization.md)",
         {"loss": "wasserstein", "d_steps": 5, "reg.gp": 10.0, "model.d_batchnorm": False,
          **_adam(1e-4, 1e-4, (0.0, 0.9))},
         "Gulrajani et al. 2017, Improved Training of Wasserstein GANs",
