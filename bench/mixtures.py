@@ -37,6 +37,9 @@ CONFIGS: dict[str, list[str]] = {
     "preset=dcgan": ["preset=dcgan"],
     "preset=wgan": ["preset=wgan"],
     "preset=wgan-gp": ["preset=wgan-gp"],
+    "preset=wgan-gp+gp=0.1": ["preset=wgan-gp", "reg.gp=0.1"],   # the authors' toy penalty
+    "preset=wgan-gp+betas=0.5": ["preset=wgan-gp", "optim_G.betas=[0.5,0.9]",
+                                 "optim_D.betas=[0.5,0.9]"],   # the authors' toy optimizer
     "preset=sngan": ["preset=sngan"],
     "preset=r1": ["preset=r1"],
     "preset=ttur": ["preset=ttur"],
