@@ -134,12 +134,11 @@ def divergence_nan(n_good: int = 30, seed: int = 6) -> list[dict]:
     return rows
 
 
-def divergence_explodes(n_good: int = 30, seed: int = 7, logits: bool = True,
-                        n_bad: int = 2) -> list[dict]:
-    """Healthy, then D's gradient (and, with ``logits``, the logits) blow up and stay up."""
+def divergence_explodes(n_good: int = 30, seed: int = 7, logits: bool = True) -> list[dict]:
+    """Healthy, then D's gradient (and, with ``logits``, the logits) blow up for two rows."""
     rows = healthy(n_good, seed)
     rng = random.Random(seed)
-    for i in range(n_bad):
+    for i in range(2):
         row = healthy_row((n_good + 1 + i) * EVERY, rng)
         row.update({"loss/D": 1.1, "diag/grad_norm_D": 4e3 * (i + 1)})
         if logits:

@@ -11,6 +11,7 @@ from ganforge.cli import main
 from ganforge.doctor.detectors import (STOPPED_AT, Context, data_range_finding,
                                        divergence_finding)
 from ganforge.doctor.report import diagnose, render_report
+from ganforge.doctor.watch import Watch
 
 RING = ["data=ring8", "model=mlp", "model.width=16", "model.z_dim=4", "batch_size=32",
         "log_every=5", "sample_every=0", "checkpoint_every=10", "tensorboard=false"]
@@ -70,14 +71,17 @@ def test_a_run_killed_while_writing_a_line_is_read_up_to_it(tmp_path):
     assert main(["doctor", str(run)]) == 0
 
 
-def test_findings_of_the_live_run_and_of_the_replay_are_merged_not_repeated(tmp_path):
-    from ganforge.doctor.watch import Watch
-
-    rows = traces.d_overpowering()
+def live_findings(rows):
+    """What a live run's Doctor would have logged for ``rows``."""
     watch = Watch()
     for r in rows:
         watch.update(r)
-    run = write_run(tmp_path / "run", rows, watch.episodes)
+    return watch.episodes
+
+
+def test_findings_of_the_live_run_and_of_the_replay_are_merged_not_repeated(tmp_path):
+    rows = traces.d_overpowering()
+    run = write_run(tmp_path / "run", rows, live_findings(rows))
     findings, _ = diagnose(run)
     assert [f.kind for f in findings] == ["d_overpowering"]
 
@@ -87,26 +91,16 @@ def test_the_replay_decides_detector_findings_and_keeps_what_only_the_live_run_s
     # doctor, or a threshold since corrected) and the start-up range check, which only the
     # live run can make. The report trusts the replay for the first and keeps the second.
     # A stop on a non-finite loss after the last logged row is kept too.
-    stale = traces.d_collapse()
+    (stale,) = live_findings(traces.d_collapse())
     rows = traces.healthy(60, 0)
     stop = divergence_finding(rows[-1]["step"] + 3, "loss/D became nan", Context(),
                               {"value": math.nan, STOPPED_AT: rows[-1]["step"] + 3})
     live = [data_range_finding("data in [0, 1], the generator's tanh in [-1, 1]"),
-            _finding_like("d_collapse", stale), stop]
+            stale, stop]
     run = write_run(tmp_path / "run", rows, live)
     findings, _ = diagnose(run)
     assert [f.kind for f in findings] == ["data_range", "divergence"]
     assert findings[1].first_step == rows[-1]["step"] + 3
-
-
-def _finding_like(kind, rows):
-    from ganforge.doctor.watch import Watch
-
-    watch = Watch()
-    for r in rows:
-        watch.update(r)
-    (f,) = [e for e in watch.episodes if e.kind == kind]
-    return f
 
 
 def test_doctor_cli_on_a_real_run(tmp_path, capsys):

@@ -375,7 +375,7 @@ class Divergence:
                 seen.append(f"{key} jumped to {recent[0]:.4g}, then {recent[-1]:.4g} "
                             f"(typically {typical:.3g} before)")
                 numbers[key] = recent[-1]
-                step = min(step, int(rows[-EXPLODE_ROWS].get("step", step)))
+                step = int(rows[-EXPLODE_ROWS].get("step", step))   # where it began
         if ctx.loss in BOUNDED_TARGET_LOSSES:
             for key in ("d_real", "d_fake"):
                 value = row.get(key)
