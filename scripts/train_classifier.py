@@ -3,7 +3,6 @@
     python scripts/train_classifier.py            # writes src/ganforge/metrics/weights/fmnist_classifier.pt
 """
 
-import argparse
 import os
 import sys
 
@@ -11,15 +10,7 @@ import sys
 # the CPU without progress; sleeping instead costs nothing when the machine is idle.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from ganforge.errors import UserError  # noqa: E402  (after OMP_WAIT_POLICY)
-from ganforge.metrics.train_classifier import add_arguments, main  # noqa: E402
+from ganforge.cli import main  # noqa: E402  (after OMP_WAIT_POLICY)
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(ap)
-    try:
-        sys.exit(main(ap.parse_args()))
-    except UserError as err:
-        print(f"train_classifier: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main(["train-classifier", *sys.argv[1:]]))

@@ -1,4 +1,4 @@
-"""Sample grids, scatter plots and atomic PNG writes."""
+"""Sample grids, scatter plots and atomic image writes in the format the suffix names."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,9 @@ import torch
 from PIL import Image
 
 from ganforge.errors import UserError
-from ganforge.images import make_grid, sample_image, save_png, scatter_image
+from ganforge.files import WriteError
+from ganforge.images import (check_image_path, make_grid, sample_image, save_image, save_png,
+                             scatter_image)
 
 RED, GREY, WHITE, AXIS = (214, 39, 40), (190, 190, 190), (255, 255, 255), (200, 200, 200)
 
@@ -100,3 +102,66 @@ def test_sample_image_dispatch():
     assert (scatter == RED).all(axis=2).any() and (scatter == GREY).all(axis=2).any()
     assert sample_image(torch.randn(10, 784)) is None
     assert sample_image(torch.randn(10, 3)) is None
+
+
+MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "jpg": b"\xff\xd8\xff", "jpeg": b"\xff\xd8\xff",
+         "JPG": b"\xff\xd8\xff", "bmp": b"BM", "gif": b"GIF8", "tif": b"II*\x00"}
+
+
+@pytest.mark.parametrize("suffix", sorted(MAGIC))
+def test_save_image_writes_the_format_its_suffix_names(tmp_path, suffix):
+    rgb = np.random.default_rng(0).integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    path = save_image(rgb, tmp_path / f"grid.{suffix}")
+    assert path == tmp_path / f"grid.{suffix}"
+    assert path.read_bytes().startswith(MAGIC[suffix])
+    assert Image.open(path).size == (6, 5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"grid.{suffix}"]
+
+
+def test_save_image_webp_is_lossless_and_jpeg_takes_grayscale(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    data = save_image(rgb, tmp_path / "a.webp").read_bytes()
+    assert data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "a.webp")), rgb)
+    gray = np.full((8, 8), 200, dtype=np.uint8)
+    assert save_image(gray, tmp_path / "g.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+    np.testing.assert_allclose(np.asarray(Image.open(tmp_path / "g.jpg")), gray, atol=2)
+
+
+@pytest.mark.parametrize("name", ["samples.xyz", "samples"])
+def test_save_image_refuses_an_unknown_suffix_and_writes_nothing(tmp_path, name):
+    with pytest.raises(UserError, match=r"cannot save an image as .*: the suffix .* is not a "
+                                        r"supported image format; use one of \.png, \.jpg, "
+                                        r"\.jpeg, \.webp, \.bmp"):
+        save_image(np.zeros((4, 4), np.uint8), tmp_path / "new" / name)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_image_creates_missing_parents_and_refuses_a_directory(tmp_path):
+    path = save_image(np.zeros((4, 4), np.uint8), tmp_path / "a" / "b" / "grid.png")
+    assert path.read_bytes().startswith(MAGIC["png"])
+    (tmp_path / "out.png").mkdir()
+    with pytest.raises(WriteError, match=f"cannot write {tmp_path / 'out.png'}: the path is a "
+                                         "directory .*give a file name"):
+        save_image(np.zeros((4, 4), np.uint8), tmp_path / "out.png")
+    assert list((tmp_path / "out.png").iterdir()) == []
+
+
+def test_save_png_writes_png_whatever_the_name(tmp_path):
+    save_png(np.zeros((4, 4), np.uint8), tmp_path / "samples.out")
+    assert (tmp_path / "samples.out").read_bytes().startswith(MAGIC["png"])
+
+
+def test_check_image_path_fails_before_any_work(tmp_path):
+    assert check_image_path(tmp_path / "new" / "s.jpg") == tmp_path / "new" / "s.jpg"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new"]   # parent made, probe gone
+    assert list((tmp_path / "new").iterdir()) == []
+    with pytest.raises(UserError, match="the suffix '.txt' is not a supported image format"):
+        check_image_path(tmp_path / "s.txt")
+    (tmp_path / "dir.png").mkdir()
+    with pytest.raises(WriteError, match="the path is a directory"):
+        check_image_path(tmp_path / "dir.png")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(WriteError, match=f"cannot write {tmp_path / 'file'}: it is a file, not a "
+                                         "directory"):
+        check_image_path(tmp_path / "file" / "s.png")

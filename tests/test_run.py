@@ -26,7 +26,7 @@ def test_dcgan_gets_batchnorm_in_D_by_default_and_can_turn_it_off():
 def test_mlp_has_no_batchnorm_in_D_and_refuses_it_when_asked():
     run = build_run(build_config(None, ["data=ring8", "model=mlp", "data.limit=256"]))
     assert not has_batchnorm(run.trainer.D)
-    with pytest.raises(UserError, match="d_batchnorm=True needs model=dcgan"):
+    with pytest.raises(UserError, match="d_batchnorm=true needs model=dcgan"):
         build_run(build_config(None, ["data=ring8", "model=mlp", "model.d_batchnorm=true"]))
 
 

@@ -23,13 +23,24 @@ UserError: none of these transforms means anything for them (use instance noise 
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
-from .errors import UserError
+from ._lazy import F, torch
+from .errors import UserError, nearest
 
-Tensor = torch.Tensor
+if TYPE_CHECKING:
+    from torch import Tensor
 POLICIES = ("color", "translation", "cutout")
+
+
+def parse_policy(text: str) -> tuple[str, ...]:
+    """``"color,translation"`` -> ("color", "translation"); "" -> () (augmentation off)."""
+    names = tuple(x.strip() for x in text.split(",") if x.strip())
+    unknown = [name for name in names if name not in POLICIES]
+    if unknown:
+        raise UserError(f"unknown augmentation {unknown[0]!r}{nearest(unknown[0], POLICIES)}; "
+                        f"choose from {', '.join(POLICIES)} (comma-separated)")
+    return names
 
 
 def _check_image(x: Tensor) -> None:
@@ -79,10 +90,7 @@ class DiffAugment:
 
     def __init__(self, p: float = 1.0, policy: tuple[str, ...] = POLICIES,
                  translation_ratio: float = 0.125, cutout_ratio: float = 0.5):
-        unknown = [name for name in policy if name not in POLICIES]
-        if unknown:
-            raise UserError(f"unknown augmentation {unknown[0]!r}; choose from "
-                            f"{', '.join(POLICIES)}")
+        parse_policy(",".join(policy))   # unknown names are an error
         self.policy = tuple(name for name in POLICIES if name in policy)   # fixed order
         self.translation_ratio, self.cutout_ratio = translation_ratio, cutout_ratio
         self.p = p

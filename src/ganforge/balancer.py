@@ -27,19 +27,20 @@ MODES = ("off", "auto", "ada", "smoothing", "ratio")
 ADA_POLICY = ("translation", "cutout")
 
 
-def resolve_mode(mode: str, images: bool, loss, schedule_name: str) -> str:
-    """The concrete controller for ``mode`` (``auto`` picks one), or a UserError."""
+def resolve_mode(mode: str, images: bool | None, loss, schedule_name: str) -> str:
+    """The concrete controller for ``mode`` (``auto`` picks one), or a UserError.
+    ``images=None``: the data is not known yet (the config check); ada is not refused."""
     if mode not in MODES:
         raise UserError(f"balance must be one of: {', '.join(MODES)}; got {mode!r}")
     smoothable = getattr(loss, "d_real_smoothed", None) is not None
     if mode == "auto":
         if schedule_name == "alternating":
             mode = "ratio"
-        elif images or not smoothable:
+        elif images or images is None or not smoothable:
             mode = "ada"
         else:
             mode = "smoothing"
-    if mode == "ada" and not images:
+    if mode == "ada" and images is False:
         raise UserError("balance=ada adapts image augmentation: this data is not images; use "
                         "balance=smoothing or balance=ratio")
     if mode == "smoothing" and not smoothable:

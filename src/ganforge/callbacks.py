@@ -3,6 +3,10 @@
 Each callback has three hooks: ``on_fit_start(trainer, end_step)``, ``on_step_end(trainer,
 stats)`` and ``on_fit_end(trainer, error)`` (``error`` is the exception that stopped ``fit``,
 or None). Stats keys are lower-case and slash-separated (``loss/D``, ``time/step_ms``).
+
+Files are written through :mod:`ganforge.files`, so a full or read-only disk stops the run
+with a one-line :class:`~ganforge.files.WriteError` naming the file, and the checkpoint
+before it stays intact.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import torch
 
 from .checkpoint import list_checkpoints, save_checkpoint
 from .errors import NonFiniteLossError
-from .images import sample_image, save_png
+from .files import WriteError, append_line, make_dirs, read_jsonl, write_atomic
+from .images import sample_image, save_image
 from .sampling import generate
 
 
@@ -82,7 +87,8 @@ class JSONLLogger(_IntervalLogger):
     """``metrics.jsonl``: one object per logged step, the means since the previous line.
 
     On resume, lines past the checkpoint's step (written by the interrupted run after its last
-    checkpoint) are dropped first, so the file reads like one uninterrupted run.
+    checkpoint) are dropped first, so the file reads like one uninterrupted run; a torn last
+    line (the process was killed while writing it) is dropped with them.
     """
 
     def __init__(self, path: str | os.PathLike, every: int = 50):
@@ -92,14 +98,13 @@ class JSONLLogger(_IntervalLogger):
     def on_fit_start(self, trainer, end_step):
         super().on_fit_start(trainer, end_step)
         if self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= trainer.step_count]
-            self.path.write_text("".join(line + "\n" for line in kept))
+            rows, _ = read_jsonl(self.path)
+            kept = [row for row in rows if row.get("step", 0) <= trainer.step_count]
+            write_atomic(self.path, "".join(json.dumps(row) + "\n" for row in kept))
 
     def write(self, trainer, means):
         row = {"step": trainer.step_count, "images_seen": trainer.images_seen, **means}
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        append_line(self.path, json.dumps(row))
 
 
 class TensorBoardLogger(_IntervalLogger):
@@ -117,11 +122,15 @@ class TensorBoardLogger(_IntervalLogger):
         if self.writer is None:
             from torch.utils.tensorboard import SummaryWriter  # slow import: only when used
 
+            make_dirs(self.log_dir)  # a clean WriteError here, not one deep in tensorboard
             self.writer = SummaryWriter(self.log_dir, purge_step=trainer.step_count or None)
 
     def on_fit_end(self, trainer, error):
         super().on_fit_end(trainer, error)
-        self.writer.flush()
+        try:
+            self.writer.flush()
+        except OSError as err:
+            raise WriteError(self.log_dir, err) from err
 
     def write(self, trainer, means):
         for k, v in means.items():
@@ -149,7 +158,7 @@ class SampleGrid(Callback):
         self.last_step = -1
 
     def on_fit_start(self, trainer, end_step):
-        self.dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.dir)
         if trainer.step_count == 0:
             self._write(trainer)  # what G makes before training: the baseline to compare to
 
@@ -168,7 +177,7 @@ class SampleGrid(Callback):
         self.last_step = trainer.step_count
         if image is None:
             return
-        save_png(image, self.dir / f"step_{trainer.step_count:07d}.png")
+        save_image(image, self.dir / f"step_{trainer.step_count:07d}.png")
         if self.tb is not None:
             self.tb.add_image("samples", image, trainer.step_count)
 
@@ -177,7 +186,8 @@ class Checkpointer(Callback):
     """Complete checkpoints every ``every`` steps and at the end of ``fit``, atomically.
 
     After a failure (e.g. a non-finite loss) nothing is written: the last checkpoint stays the
-    last good state.
+    last good state. A write that fails (full or read-only disk) raises a
+    :class:`~ganforge.files.WriteError` that names the checkpoint still intact.
     """
 
     def __init__(self, directory: str | os.PathLike, every: int = 1000, keep: int = 3,
@@ -203,8 +213,9 @@ class Checkpointer(Callback):
                 raise NonFiniteLossError(f"{name}'s {bad[0]}", float("nan"), trainer.step_count,
                                          kind="parameter", last=last)
         state = {**trainer.state_dict(), **self.extra()}
+        path = save_checkpoint(self.dir, trainer.step_count, state, self.keep)
         self.last_step = trainer.step_count
-        return save_checkpoint(self.dir, trainer.step_count, state, self.keep)
+        return path
 
     def latest(self) -> Path | None:
         found = list_checkpoints(self.dir)

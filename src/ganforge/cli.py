@@ -73,11 +73,23 @@ def _add_eval_parsers(sub) -> None:
     ev.add_argument("--reference", default="train", help="real data: train (default) or test")
     ev.add_argument("--replace", action="store_true",
                     help="start eval.json afresh instead of adding to it")
-    from .metrics.train_classifier import add_arguments
-
+    ev.add_argument("--out", default=None, metavar="FILE",
+                    help="write the results here instead of RUN_DIR/eval.json")
     tc = sub.add_parser("train-classifier",
                         help="train the default feature network on Fashion-MNIST")
-    add_arguments(tc)
+    tc.add_argument("--root", default=None,
+                    help="directory with Fashion-MNIST's IDX files (default: the Debian "
+                         "package location)")
+    tc.add_argument("--out", default=None,
+                    help="where to write the weights (default: the package's "
+                         "metrics/weights/fmnist_classifier.pt)")
+    tc.add_argument("--epochs", type=int, default=10)
+    tc.add_argument("--batch-size", type=int, default=128)
+    tc.add_argument("--lr", type=float, default=3e-3)
+    tc.add_argument("--seed", type=int, default=0)
+    tc.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
+    tc.add_argument("--limit", type=int, default=None,
+                    help="use only the first N training images (for a quick try)")
 
 
 def _say(msg: str) -> None:
@@ -85,19 +97,25 @@ def _say(msg: str) -> None:
 
 
 def cmd_train(args) -> int:
-    from .config import build_config, dump_yaml, read_yaml
-    from .run import attach_run_dir, build_run, default_run_dir, restore, resume_config
+    from . import rundir
+    from .config import build_config, dump_yaml, load_config
 
+    # Everything a user can get wrong in the config is checked here, before torch is imported.
+    resumed = None
     if args.resume:
         run_dir = Path(args.resume)
-        cfg = resume_config(run_dir, args.config, args.overrides)
+        resumed = rundir.resume(run_dir, args.config, args.overrides)
+        cfg, notes = resumed.cfg, resumed.notes
     else:
-        cfg = build_config(read_yaml(args.config) if args.config else None, args.overrides)
-        run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
-        if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
-            raise UserError(f"run_dir {run_dir} already holds a run: continue it with "
-                            f"`ganforge train --resume {run_dir}`, or choose another run_dir")
+        cfg = (load_config(args.config, args.overrides) if args.config
+               else build_config(None, args.overrides))
+        run_dir = Path(cfg.run_dir) if cfg.run_dir else rundir.default_run_dir(cfg)
+        notes = rundir.start_new(run_dir, dry_run=args.dry_run)
         cfg.run_dir = str(run_dir)
+    for note in notes:
+        _say(f"note: {note}")
+    from .run import attach_run_dir, build_run, restore
+
     run = build_run(cfg)
     for note in run.notes:
         _say(f"data: {note}")
@@ -105,16 +123,16 @@ def cmd_train(args) -> int:
         print(dump_yaml(cfg))
         print(run.trainer.plan().format())
         return 0
-    attach_run_dir(run, run_dir, progress=not args.no_progress)
-    if args.resume:
-        path = restore(run, run_dir)
-        _say(f"resumed from {path} at step {run.trainer.step_count}")
-    _say(run.trainer.plan().format())
+    if resumed is not None and resumed.state is not None:
+        restore(run, resumed.state, resumed.checkpoint)
+        _say(f"resumed from {resumed.checkpoint} at step {run.trainer.step_count}")
     remaining = cfg.steps - run.trainer.step_count
-    if remaining <= 0:
+    if remaining <= 0:   # nothing to do, and nothing is written
         _say(f"the run is already at step {run.trainer.step_count} of {cfg.steps}: "
              "raise steps= to train longer")
         return 0
+    attach_run_dir(run, run_dir, progress=not args.no_progress)
+    _say(run.trainer.plan().format())
     _say(f"run directory: {run_dir}")
     try:
         run.trainer.fit(run.batches, remaining)
@@ -130,10 +148,12 @@ def cmd_train(args) -> int:
 
 
 def cmd_plan(args) -> int:
-    from .config import build_config, read_yaml
+    from .config import build_config, load_config
+
+    cfg = (load_config(args.config, args.overrides) if args.config
+           else build_config(None, args.overrides))
     from .run import build_run
 
-    cfg = build_config(read_yaml(args.config) if args.config else None, args.overrides)
     run = build_run(cfg)
     print(run.trainer.plan().format())
     return 0
@@ -146,20 +166,23 @@ def cmd_presets(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from .config import build_config, read_yaml
-    from .images import sample_image, save_png
+    from .rundir import latest_for_reading
+
+    if args.n < 1:
+        raise UserError(f"-n must be at least 1, got {args.n}")
+    run_dir = Path(args.run_dir)
+    found = latest_for_reading(run_dir)
+    for note in found.notes:
+        _say(f"note: {note}")
+    from .images import check_image_path, sample_image, save_image
     from .run import build_run, fixed_z, restore
     from .sampling import generate
 
-    run_dir = Path(args.run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise UserError(f"{run_dir} is not a ganforge run directory (no config.yaml)")
-    if args.n < 1:
-        raise UserError(f"-n must be at least 1, got {args.n}")
-    cfg = build_config(read_yaml(run_dir / "config.yaml"))
+    check_image_path(args.out)   # before the work: a bad name costs nothing
+    cfg = found.cfg
     cfg.seed = args.seed
     run = build_run(cfg)
-    path = restore(run, run_dir)
+    restore(run, found.state, found.checkpoint)
     samples = generate(run.trainer.G_sample, fixed_z(cfg, run.trainer.players.z_shape, args.n)
                        .to(run.trainer.device))
     reference = run.batches.x[:2500] if run.dataset.kind == "points" else None
@@ -167,20 +190,26 @@ def cmd_sample(args) -> int:
     if image is None:
         raise UserError(f"samples of shape {tuple(samples.shape[1:])} cannot be drawn as an "
                         "image (only images and 2-D points)")
-    save_png(image, args.out)
-    _say(f"wrote {args.n} samples from {path} to {args.out}")
+    save_image(image, args.out)
+    _say(f"wrote {args.n} samples from {found.checkpoint} to {args.out}")
     return 0
 
 
 def cmd_eval(args) -> int:
     from .evaluate import evaluate, format_table, write_eval_json
 
+    if args.out and len(args.run_dirs) > 1:
+        raise UserError("--out names one file: evaluate one run directory with it")
     evaluations = [evaluate(d, args.metrics, args.n, args.seed, args.feature_net, args.ema,
                             args.reference, log=_say) for d in args.run_dirs]
     table = format_table(evaluations)  # refuses incomparable columns before anything is written
+    print(table, flush=True)   # first: the numbers took minutes, a failed write must not lose them
     for ev in evaluations:
-        _say(f"wrote {write_eval_json(ev, replace=args.replace)}")
-    print(table)
+        try:
+            _say(f"wrote {write_eval_json(ev, replace=args.replace, path=args.out)}")
+        except UserError as err:
+            raise UserError(f"{err}. The results are printed above; pass --out FILE to write "
+                            "them elsewhere") from None
     return 0
 
 

@@ -1,181 +1,262 @@
 """Typed run configuration: dataclasses, YAML in and out, ``key=value`` overrides.
 
-Every key has a type and, where it is a choice, a list of valid values; an unknown key or a bad
-value is a :class:`UserError` that names the key and the nearest valid one. ``data=ring8`` and
-``model=mlp`` are shorthands for ``data.name=ring8`` and ``model.name=mlp``.
+Every key has a declared type and range (:func:`setting`), checked once, when the key is
+parsed, whether it comes from the command line, a YAML file or a preset; choices are read from
+the registries that own them (losses, schedules, optimizers, ...), which import without torch,
+so every config error is reported before torch is imported (well under a second). Rules that
+involve two keys are checked once all keys are set (:func:`check_combination`). An unknown key
+or a bad value is a :class:`UserError` that names the key, the allowed values and the nearest
+one. ``data=ring8`` and ``model=mlp`` are shorthands for ``data.name=ring8`` and
+``model.name=mlp``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable, NamedTuple
 
 import yaml
 
-from .data.range_check import SCALES
 from .errors import UserError, nearest
-from .losses import LOSSES
 
-# Choices that are validated here; the registries they mirror are checked in tests.
-SCHEDULES = ("alternating", "onestep")
-ONESTEP_IMPLS = ("fused", "stopgrad")
-OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
-LR_SCHEDULES = ("constant", "step", "linear", "cosine", "exponential")
+MAX_COUNT = 10**12          # steps and intervals: far beyond any run, far below int64
+SEED_MAX = 2**32 - 1        # numpy and the data order take seeds up to here
+
+
+class Check(NamedTuple):
+    """The declared range of one key, checked when the key is parsed (command line, YAML,
+    preset) and for every default (tests/test_config.py). Numbers must be finite; ``ge``/``gt``/
+    ``le``/``lt`` bound them (each element of a tuple); ``choices`` returns the registry the
+    value must be a key of (read when checked, so the registry stays the only list);
+    ``parse`` is the owner's own validation of a structured string (it raises UserError)."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    choices: Callable[[], Iterable[str]] | None = None
+    parse: Callable[[Any], Any] | None = None
+    why: str = ""            # said with a range error, e.g. what the value means
+
+
+def setting(default: Any = None, *, factory: Callable[[], Any] | None = None,
+            **check: Any) -> Any:
+    """A config field with its declared range (see :class:`Check`)."""
+    meta = {"check": Check(**check)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _losses():
+    from .losses import LOSSES
+    return LOSSES
+
+
+def _schedules():
+    from .steps import SCHEDULES
+    return SCHEDULES
+
+
+def _impls():
+    from .steps.onestep import IMPLS
+    return IMPLS
+
+
+def _optimizers():
+    from .optim import OPTIMIZERS
+    return OPTIMIZERS
+
+
+def _lr_schedules():
+    from .optim import LR_SCHEDULES
+    return LR_SCHEDULES
+
+
+def _precisions():
+    from .players import PRECISIONS
+    return PRECISIONS
+
+
+def _scales():
+    from .data.range_check import SCALES
+    return SCALES
+
+
+def _nets():
+    from .nets import NET_NAMES
+    return NET_NAMES
+
+
+def _balance_modes():
+    from .balancer import MODES
+    return MODES
+
+
+def _presets():
+    from .presets import PRESETS
+    return PRESETS
+
+
+def _augment_policy(text: str) -> str:
+    from .augment import parse_policy
+    parse_policy(text)
+    return text
+
+
+def _device(text: str) -> str:
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", text):
+        raise UserError(f"device={text!r} is not a device: use auto, cpu, cuda, cuda:N or mps")
+    return text
+
+
+def _metrics(text: str) -> str:
+    from .metrics.names import parse_metrics
+    parse_metrics(text, None)   # which names fit the data: check_combination
+    return text
 
 
 @dataclass
 class DataConfig:
-    name: str = "fashion-mnist"    # fashion-mnist | ring8 | grid25 | path to a folder/.npy/.npz
-    root: str | None = None        # where fashion-mnist's IDX files are (default: Debian's)
-    scale: str = "check"           # check: stop on a range mismatch | auto: rescale | off
-    limit: int | None = None       # use only the first N samples
+    name: str = setting("fashion-mnist")  # fashion-mnist | ring8 | grid25 | folder/.npy/.npz
+    root: str | None = setting(None)      # where fashion-mnist's IDX files are (Debian's)
+    scale: str = setting("check", choices=_scales)  # check | auto: rescale | off
+    limit: int | None = setting(None, ge=1, le=MAX_COUNT)  # use only the first N samples
 
 
 @dataclass
 class ModelConfig:
-    name: str = "dcgan"            # dcgan | mlp
-    z_dim: int = 100
-    width: int = 64                # DCGAN base channel count / MLP hidden size
-    d_batchnorm: bool | None = None  # BatchNorm in D's hidden layers; None: on for dcgan
-    d_dropout: float = 0.0         # dropout after D's activations
-    spectral_norm: bool = False    # spectral normalization on every D layer (Miyato et al.)
-    d_minibatch_stddev: bool = False  # minibatch standard-deviation layer in D's head
-    d_minibatch_disc: int = 0      # minibatch discrimination kernels in D's head; 0 off
+    name: str = setting("dcgan", choices=_nets)
+    z_dim: int = setting(100, ge=1, le=4096)
+    width: int = setting(64, ge=1, le=4096)  # DCGAN base channel count / MLP hidden size
+    d_batchnorm: bool | None = setting(None)  # BatchNorm in D's hidden layers; None: dcgan on
+    d_dropout: float = setting(0.0, ge=0, lt=1)  # dropout after D's activations
+    spectral_norm: bool = setting(False)   # spectral normalization on every D layer
+    d_minibatch_stddev: bool = setting(False)  # minibatch standard-deviation layer in D
+    d_minibatch_disc: int = setting(0, ge=0, le=1024)  # minibatch discrimination kernels
 
 
 @dataclass
 class OptimConfig:
-    name: str = "adam"
-    betas: tuple[float, float] = (0.5, 0.999)
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    eps: float = 1e-8
+    name: str = setting("adam", choices=_optimizers)
+    betas: tuple[float, float] = setting((0.5, 0.999), ge=0, lt=1)
+    momentum: float = setting(0.0, ge=0, lt=1)
+    weight_decay: float = setting(0.0, ge=0)
+    eps: float = setting(1e-8, gt=0, le=1)
 
 
 @dataclass
 class LRScheduleConfig:
-    name: str = "constant"
-    step_size: int = 1000          # step: multiply by gamma every step_size iterations
-    gamma: float = 0.5             # step/exponential factor
-    end_factor: float = 0.0        # linear: final lr = lr * end_factor at the last step
+    name: str = setting("constant", choices=_lr_schedules)
+    step_size: int = setting(1000, ge=1, le=MAX_COUNT)  # step: x gamma every step_size steps
+    gamma: float = setting(0.5, gt=0, le=1, why="the factor that decays the learning rate")
+    end_factor: float = setting(0.0, ge=0, le=1)  # linear: final lr = lr * end_factor
 
 
 @dataclass
 class RegConfig:
     """Penalties and constraints (docs/stabilization.md). 0 turns a term off."""
-    gp: float = 0.0                # WGAN-GP weight lambda: (||grad D(x_hat)|| - 1)^2
-    gp_one_sided: bool = False     # max(0, ||grad|| - 1)^2 instead
-    dragan: float = 0.0            # DRAGAN weight
-    r1: float = 0.0                # R1 gamma (applied as gamma/2 E||grad D(real)||^2)
-    r2: float = 0.0                # R2 gamma (the same on fake)
-    interval: int = 1              # lazy regularization: every k-th D step, weight x k
-    clip_D: float = 0.0            # WGAN weight clipping of D to [-c, c]
-    l2_G: float = 0.0              # L2 weight penalties per network
-    l2_D: float = 0.0
-    grad_clip_G: float = 0.0       # max gradient norm per network
-    grad_clip_D: float = 0.0
+    gp: float = setting(0.0, ge=0)          # WGAN-GP weight lambda: (||grad D(x_hat)|| - 1)^2
+    gp_one_sided: bool = setting(False)     # max(0, ||grad|| - 1)^2 instead
+    dragan: float = setting(0.0, ge=0)      # DRAGAN weight
+    r1: float = setting(0.0, ge=0)          # R1 gamma (applied as gamma/2 E||grad D(real)||^2)
+    r2: float = setting(0.0, ge=0)          # R2 gamma (the same on fake)
+    interval: int = setting(1, ge=1, le=MAX_COUNT)  # lazy: every k-th D step, weight x k
+    clip_D: float = setting(0.0, ge=0)      # WGAN weight clipping of D to [-c, c]
+    l2_G: float = setting(0.0, ge=0)        # L2 weight penalties per network
+    l2_D: float = setting(0.0, ge=0)
+    grad_clip_G: float = setting(0.0, ge=0)  # max gradient norm per network
+    grad_clip_D: float = setting(0.0, ge=0)
 
 
 @dataclass
 class AugmentConfig:
-    policy: str = ""               # DiffAugment: comma list of color,translation,cutout; "" off
-    p: float = 1.0                 # probability per transform and sample
+    policy: str = setting("", parse=_augment_policy)  # DiffAugment: color,translation,cutout
+    p: float = setting(1.0, ge=0, le=1)     # probability per transform and sample
 
 
 @dataclass
 class NoiseConfig:
-    sigma: float = 0.0             # instance noise std on every D input; 0 off
-    anneal_steps: int = 0          # linear decay to 0 over this many D steps; 0: constant
+    sigma: float = setting(0.0, ge=0)       # instance noise std on every D input; 0 off
+    anneal_steps: int = setting(0, ge=0, le=MAX_COUNT)  # linear decay to 0; 0: constant
 
 
 @dataclass
 class EMAConfig:
-    half_life_images: float = 0.0  # EMA of G's weights; 0 off (StyleGAN2: 10,000 images)
-    rampup: float | None = None    # ADA's ramp-up (0.05): half-life <= images_seen * rampup
+    half_life_images: float = setting(0.0, ge=0)  # EMA of G; 0 off (StyleGAN2: 10,000 images)
+    rampup: float | None = setting(None, gt=0, le=1)  # ADA's ramp-up (0.05)
 
 
 @dataclass
 class EvalConfig:
-    every: int = 0                 # metrics every N steps during training; 0: off
-    metrics: str = "auto"          # comma-separated fid,kid,pr,dc,is,classes,modes, or auto
-    n: int = 2000                  # generated (and real) samples per evaluation
-    feature_net: str = "default"   # default | identity | path to a TorchScript file
+    every: int = setting(0, ge=0, le=MAX_COUNT)   # metrics every N steps; 0: off
+    metrics: str = setting("auto", parse=_metrics)  # fid,kid,pr,dc,is,classes,modes or auto
+    n: int = setting(2000, ge=10, le=10**7)       # generated (and real) samples per evaluation
+    feature_net: str = setting("default")  # default | identity | path to a TorchScript file
 
 
 @dataclass
 class Config:
-    preset: str | None = None       # a recipe from the papers (ganforge presets)
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    loss: str = "nonsaturating"
-    schedule: str = "alternating"   # or onestep: simultaneous updates (see docs/onestep.md)
-    onestep_impl: str = "fused"     # onestep only: fused (least work) or stopgrad (reference)
-    reuse_fake: bool = False        # alternating only: the G step reuses the D step's z
-    steps: int = 3000
-    batch_size: int = 64
-    seed: int = 0
-    run_dir: str | None = None     # default: runs/<data>-<model>-<loss>[-N]
-    d_steps: int = 1
-    g_steps: int = 1
-    lr_G: float = 2e-4
-    lr_D: float = 2e-4
-    optim_G: OptimConfig = field(default_factory=OptimConfig)
-    optim_D: OptimConfig = field(default_factory=OptimConfig)
-    lr_schedule_G: LRScheduleConfig = field(default_factory=LRScheduleConfig)
-    lr_schedule_D: LRScheduleConfig = field(default_factory=LRScheduleConfig)
-    precision: str = "fp32"
-    channels_last: bool = False     # NHWC memory format for image models (faster with bf16)
-    device: str = "auto"
-    log_every: int = 50
-    sample_every: int = 500
-    n_samples: int = 64
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
-    tensorboard: bool = True
-    reg: RegConfig = field(default_factory=RegConfig)
-    label_smoothing: float = 0.0    # one-sided: D's real target 1 - s
-    feature_matching: float = 0.0   # weight of feature matching in G's loss
-    historical_averaging: float = 0.0  # weight of each player's historical averaging term
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    noise: NoiseConfig = field(default_factory=NoiseConfig)
-    ema: EMAConfig = field(default_factory=EMAConfig)
-    balance: str = "off"            # off | auto | ada | smoothing | ratio (docs/doctor.md)
-    eval: EvalConfig = field(default_factory=EvalConfig)  # metrics during training
+    preset: str | None = setting(None, choices=_presets)  # a recipe (ganforge presets)
+    data: DataConfig = setting(factory=DataConfig)
+    model: ModelConfig = setting(factory=ModelConfig)
+    loss: str = setting("nonsaturating", choices=_losses)
+    schedule: str = setting("alternating", choices=_schedules)  # or onestep (docs/onestep.md)
+    onestep_impl: str = setting("fused", choices=_impls)  # onestep: fused | stopgrad
+    reuse_fake: bool = setting(False)       # alternating: the G step reuses the D step's z
+    steps: int = setting(3000, ge=1, le=MAX_COUNT)
+    batch_size: int = setting(64, ge=1, le=2**20)
+    seed: int = setting(0, ge=0, le=SEED_MAX)
+    run_dir: str | None = setting(None)     # default: runs/<data>-<model>-<loss>[-N]
+    d_steps: int = setting(1, ge=1, le=1000)
+    g_steps: int = setting(1, ge=1, le=1000)
+    lr_G: float = setting(2e-4, gt=0)
+    lr_D: float = setting(2e-4, gt=0)
+    optim_G: OptimConfig = setting(factory=OptimConfig)
+    optim_D: OptimConfig = setting(factory=OptimConfig)
+    lr_schedule_G: LRScheduleConfig = setting(factory=LRScheduleConfig)
+    lr_schedule_D: LRScheduleConfig = setting(factory=LRScheduleConfig)
+    precision: str = setting("fp32", choices=_precisions)
+    channels_last: bool = setting(False)    # NHWC memory format for image models
+    device: str = setting("auto", parse=_device)
+    log_every: int = setting(50, ge=0, le=MAX_COUNT)
+    sample_every: int = setting(500, ge=0, le=MAX_COUNT)
+    n_samples: int = setting(64, ge=1, le=4096)
+    checkpoint_every: int = setting(1000, ge=0, le=MAX_COUNT)
+    keep_checkpoints: int = setting(3, ge=1, le=10**6)
+    tensorboard: bool = setting(True)
+    reg: RegConfig = setting(factory=RegConfig)
+    label_smoothing: float = setting(0.0, ge=0, lt=1)  # one-sided: D's real target 1 - s
+    feature_matching: float = setting(0.0, ge=0)  # weight of feature matching in G's loss
+    historical_averaging: float = setting(0.0, ge=0)  # weight of each player's term
+    augment: AugmentConfig = setting(factory=AugmentConfig)
+    noise: NoiseConfig = setting(factory=NoiseConfig)
+    ema: EMAConfig = setting(factory=EMAConfig)
+    balance: str = setting("off", choices=_balance_modes)  # off|auto|ada|smoothing|ratio
+    eval: EvalConfig = setting(factory=EvalConfig)  # metrics during training
 
 
-CHOICES: dict[str, tuple[str, ...]] = {
-    "loss": tuple(LOSSES),
-    "schedule": SCHEDULES,
-    "onestep_impl": ONESTEP_IMPLS,
-    "balance": ("off", "auto", "ada", "smoothing", "ratio"),
-    "precision": ("fp32", "bf16"),
-    "data.scale": SCALES,
-    "model.name": ("dcgan", "mlp"),
-    "optim_G.name": OPTIMIZERS, "optim_D.name": OPTIMIZERS,
-    "lr_schedule_G.name": LR_SCHEDULES, "lr_schedule_D.name": LR_SCHEDULES,
-}
-POSITIVE = {"steps", "batch_size", "d_steps", "g_steps", "lr_G", "lr_D", "model.z_dim",
-            "model.width", "n_samples", "keep_checkpoints", "lr_schedule_G.step_size",
-            "lr_schedule_D.step_size", "eval.n", "reg.interval"}
-NON_NEGATIVE = {"log_every", "sample_every", "checkpoint_every", "model.d_dropout", "seed",
-                "eval.every", "model.d_minibatch_disc", "reg.gp", "reg.dragan", "reg.r1",
-                "reg.r2", "reg.clip_D", "reg.l2_G", "reg.l2_D", "reg.grad_clip_G",
-                "reg.grad_clip_D", "label_smoothing", "feature_matching",
-                "historical_averaging", "augment.p", "noise.sigma", "noise.anneal_steps",
-                "ema.half_life_images"}
 SHORTHAND = {"data": "name", "model": "name"}   # data=ring8 means data.name=ring8
+# Options that belong to one schedule; a non-default value under the other is an error.
+SCHEDULE_OPTIONS = {"d_steps": "alternating", "g_steps": "alternating",
+                    "reuse_fake": "alternating", "onestep_impl": "onestep"}
 
 
 def _hints(cls) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+_KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+
+
 def _coerce(key: str, value: Any, hint: Any) -> Any:
-    """Convert ``value`` (from YAML or a command line string) to the field's type."""
+    """Convert ``value`` (from YAML or a command-line string) to the field's type."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         if value is None or (isinstance(value, str) and value.lower() in ("null", "none", "")):
@@ -183,6 +264,8 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
         hint = next(a for a in args if a is not type(None))
         return _coerce(key, value, hint)
     try:
+        if value is None:
+            raise ValueError
         if hint is bool:
             if isinstance(value, bool):
                 return value
@@ -192,12 +275,17 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
                 return False
             raise ValueError
         if hint is int:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            if isinstance(value, bool) or isinstance(value, (dict, list)):
                 raise ValueError
-            return int(float(value)) if isinstance(value, str) and "e" in value.lower() \
-                else int(value)
+            if isinstance(value, int):
+                return value
+            number = float(value)   # "1e6" and 1000.0 are whole numbers, "1.5" is not
+            if not number.is_integer():
+                raise ValueError
+            return int(value) if isinstance(value, str) and value.strip().lstrip("+-").isdigit() \
+                else int(number)
         if hint is float:
-            if isinstance(value, bool):
+            if isinstance(value, bool) or isinstance(value, (dict, list)):
                 raise ValueError
             return float(value)
         if hint is str:
@@ -207,28 +295,62 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
         if origin is tuple:
             if isinstance(value, str):
                 value = [v for v in value.strip("[]() ").split(",") if v.strip()]
-            if len(value) != len(args):
+            if not isinstance(value, (list, tuple)) or len(value) != len(args):
                 raise ValueError
             return tuple(_coerce(key, v, a) for v, a in zip(value, args))
-    except (ValueError, TypeError):
-        kind = {bool: "true or false", int: "a whole number", float: "a number",
-                str: "a string"}.get(hint, f"{len(args)} numbers like [0.5, 0.999]")
+    except (ValueError, TypeError, OverflowError):
+        kind = _KINDS.get(hint, f"{len(args)} numbers like [0.5, 0.999]")
         raise UserError(f"{key} must be {kind}, got {value!r}") from None
     raise TypeError(f"unsupported config type {hint} for {key}")
+
+
+def _interval(check: Check) -> str:
+    low = f"[{check.ge:g}" if check.ge is not None else f"({check.gt:g}" if check.gt is not None \
+        else "(-inf"
+    high = f"{check.le:g}]" if check.le is not None else f"{check.lt:g})" if check.lt is not None \
+        else "inf)"
+    return f"{low}, {high}"
+
+
+def check_value(key: str, value: Any, check: Check) -> Any:
+    """``value`` if it is in the declared range of ``key``; else a UserError naming both."""
+    if value is None:
+        return value
+    if check.choices is not None:
+        choices = list(check.choices())
+        if value not in choices:
+            raise UserError(f"{key}={value!r} is not valid{nearest(value, choices)}; choose one "
+                            f"of: {', '.join(map(str, choices))}")
+    if check.parse is not None:
+        check.parse(value)
+    for number in (value if isinstance(value, tuple) else (value,)):
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            continue
+        if not math.isfinite(number):
+            raise UserError(f"{key} must be a finite number, got {value!r}")
+        if ((check.ge is not None and not number >= check.ge)
+                or (check.gt is not None and not number > check.gt)
+                or (check.le is not None and not number <= check.le)
+                or (check.lt is not None and not number < check.lt)):
+            what = f" ({check.why})" if check.why else ""
+            each = "each value of " if isinstance(value, tuple) else ""
+            raise UserError(f"{key}={value!r} is out of range{what}: {each}{key} must be in "
+                            f"{_interval(check)}")
+    return value
 
 
 def _set(obj: Any, dotted: str, value: Any, full_key: str | None = None) -> None:
     full_key = full_key or dotted
     head, _, rest = dotted.partition(".")
-    names = [f.name for f in fields(obj)]
-    if head not in names:
+    by_name = {f.name: f for f in fields(obj)}
+    if head not in by_name:
         prefix = full_key[: len(full_key) - len(dotted)]
-        hint = nearest(head, names)
+        hint = nearest(head, by_name)
         if hint:
             hint = hint.replace("'", "'" + prefix, 1)
         raise UserError(f"unknown config key {full_key!r}{hint}"
                         + ("" if hint else f"; valid keys here: "
-                           f"{', '.join(prefix + n for n in names)}"))
+                           f"{', '.join(prefix + n for n in by_name)}"))
     current = getattr(obj, head)
     if dataclasses.is_dataclass(current):
         if rest:
@@ -236,7 +358,7 @@ def _set(obj: Any, dotted: str, value: Any, full_key: str | None = None) -> None
         elif isinstance(value, dict):
             for k, v in value.items():
                 _set(current, str(k), v, f"{full_key}.{k}")
-        elif head in SHORTHAND:
+        elif head in SHORTHAND and not isinstance(value, (list, tuple)):
             _set(current, SHORTHAND[head], value, f"{full_key}.{SHORTHAND[head]}")
         else:
             raise UserError(f"{full_key} is a section: set one of its keys, e.g. "
@@ -244,31 +366,72 @@ def _set(obj: Any, dotted: str, value: Any, full_key: str | None = None) -> None
         return
     if rest:
         raise UserError(f"{full_key}: {head} has no sub-keys")
-    setattr(obj, head, _coerce(full_key, value, _hints(type(obj))[head]))
+    value = _coerce(full_key, value, _hints(type(obj))[head])
+    setattr(obj, head, check_value(full_key, value, by_name[head].metadata["check"]))
 
 
-def _validate(cfg: Config) -> None:
-    for key, choices in CHOICES.items():
-        value = _get(cfg, key)
-        if value not in choices:
-            raise UserError(f"{key}={value!r} is not valid{nearest(value, choices)}; "
-                            f"choose one of: {', '.join(choices)}")
-    for key in POSITIVE:
-        if not _get(cfg, key) > 0:
-            raise UserError(f"{key} must be > 0, got {_get(cfg, key)!r}")
-    for key in NON_NEGATIVE:
-        if not _get(cfg, key) >= 0:
-            raise UserError(f"{key} must be >= 0, got {_get(cfg, key)!r}")
-    if not cfg.label_smoothing < 1:
-        raise UserError(f"label_smoothing must be in [0, 1) (e.g. 0.1), got {cfg.label_smoothing}")
-    if not cfg.model.d_dropout < 1:
-        raise UserError(f"model.d_dropout must be < 1, got {cfg.model.d_dropout}")
+def iter_keys(obj: Any, prefix: str = ""):
+    """(dotted key, value, type hint, Check) of every leaf key of a config, in order."""
+    hints = _hints(type(obj))
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from iter_keys(value, f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}", value, hints[f.name], f.metadata["check"]
 
 
 def _get(cfg: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         cfg = getattr(cfg, part)
     return cfg
+
+
+def check_combination(cfg: Config) -> None:
+    """The rules that involve more than one key (one UserError each, naming both)."""
+    from .balancer import resolve_mode
+    from .losses import LOSSES
+    from .optim import LR_SCHEDULES, OPTIMIZERS
+
+    defaults = Config()
+    for key, owner in SCHEDULE_OPTIONS.items():
+        value = getattr(cfg, key)
+        if owner != cfg.schedule and value != getattr(defaults, key):
+            raise UserError(f"{key}={value} applies to schedule={owner} only, not to "
+                            f"schedule={cfg.schedule}: remove it or set schedule={owner}")
+    if cfg.schedule == "onestep" and cfg.onestep_impl == "stopgrad" and cfg.feature_matching:
+        raise UserError("feature_matching with schedule=onestep needs onestep_impl=fused (the "
+                        "stop-gradient form would need a second stop-gradient pair for D's "
+                        "features)")
+    if cfg.label_smoothing and LOSSES[cfg.loss].d_real_smoothed is None:
+        raise UserError(f"label_smoothing is defined for the cross-entropy and least-squares "
+                        f"losses, not loss={cfg.loss}: drop it or choose saturating, "
+                        "nonsaturating or least_squares")
+    for net in ("G", "D"):
+        for section, registry in ((f"optim_{net}", OPTIMIZERS),
+                                  (f"lr_schedule_{net}", LR_SCHEDULES)):
+            ours, default = getattr(cfg, section), getattr(defaults, section)
+            unused = [f.name for f in fields(ours) if f.name != "name"
+                      and f.name not in registry[ours.name].uses
+                      and getattr(ours, f.name) != getattr(default, f.name)]
+            if unused:
+                raise UserError(f"{section}.{unused[0]}={getattr(ours, unused[0])!r} is not used "
+                                f"by {section}.name={ours.name}: remove it, or choose a "
+                                f"{section.split('_')[0]} that uses it")
+    if cfg.model.d_batchnorm and cfg.model.name == "mlp":
+        raise UserError("model.d_batchnorm=true needs model=dcgan; the mlp discriminator has no "
+                        "batchnorm (use model.d_dropout instead, or model=dcgan)")
+    if cfg.data.root is not None and cfg.data.name != "fashion-mnist":
+        raise UserError(f"data.root is only used by fashion-mnist, not by data={cfg.data.name}: "
+                        "remove it, or give the folder/file path as data= itself")
+    for key, needs in (("ema.rampup", "ema.half_life_images"),
+                       ("noise.anneal_steps", "noise.sigma"), ("reg.gp_one_sided", "reg.gp")):
+        if _get(cfg, key) and not _get(cfg, needs):
+            raise UserError(f"{key} has no effect without {needs} > 0: set {needs} or drop {key}")
+    if cfg.eval.metrics != "auto":
+        from .metrics.names import parse_metrics
+        parse_metrics(cfg.eval.metrics, cfg.data.name)
+    resolve_mode(cfg.balance, None, LOSSES[cfg.loss], cfg.schedule)
 
 
 def parse_overrides(items: list[str]) -> list[tuple[str, str]]:
@@ -281,24 +444,35 @@ def parse_overrides(items: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def build_config(base: dict | None = None, overrides: list[str] | None = None) -> Config:
+def build_config(base: dict | None = None, overrides: list[str] | None = None,
+                 base_name: str | None = None) -> Config:
     """Defaults, then the preset (if ``preset`` is set in ``base`` or ``overrides``), then
-    ``base`` (a YAML mapping), then ``key=value`` overrides; validated. The user's own
+    ``base`` (a YAML mapping; ``base_name``: its file, named in errors), then ``key=value``
+    overrides; each value checked as it is set, then the combinations. The user's own
     settings win over the preset's."""
     from .presets import get_preset
 
     pairs = parse_overrides(overrides or [])
-    preset = next((v for k, v in reversed(pairs) if k == "preset"), (base or {}).get("preset"))
     cfg = Config()
+    preset = next((v for k, v in reversed(pairs) if k == "preset"), (base or {}).get("preset"))
     if preset not in (None, "", "none", "null"):
+        _set(cfg, "preset", preset)
         for key, value in get_preset(str(preset)).overrides.items():
             _set(cfg, key, value)
     for key, value in (base or {}).items():
-        _set(cfg, str(key), value)
+        try:
+            _set(cfg, str(key), value)
+        except UserError as err:
+            raise UserError(f"in {base_name}: {err}" if base_name else str(err)) from None
     for key, value in pairs:
         _set(cfg, key, value)
-    _validate(cfg)
+    check_combination(cfg)
     return cfg
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """:func:`build_config` from a YAML file; errors in the file name it."""
+    return build_config(read_yaml(path), overrides, base_name=str(path))
 
 
 def read_yaml(path: str | Path) -> dict:

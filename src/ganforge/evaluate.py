@@ -23,9 +23,10 @@ from pathlib import Path
 import torch
 
 from .errors import UserError
+from .files import ReadError, make_dirs, write_atomic
 from .metrics.provenance import MetricValue, check_all_comparable, check_comparable
 from .metrics.refstats import reference_stats
-from .metrics.suite import Context, choose_feature_net, compute, resolve_metrics
+from .metrics.suite import Context, compute, resolve_eval
 
 SPLITS = ("train", "test")
 
@@ -77,27 +78,24 @@ def evaluate(run_dir: str | os.PathLike, metrics: str = "auto", n: int = 10000, 
              feature_net="default", ema: bool | None = None, reference: str = "train",
              cache_root: Path | None = None, log=lambda msg: None) -> Evaluation:
     """Compute ``metrics`` for the newest checkpoint of ``run_dir`` (does not write files)."""
-    from .config import build_config, read_yaml
     from .run import build_run, restore
+    from .rundir import latest_for_reading
     from .sampling import generate
 
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise UserError(f"{run_dir} is not a ganforge run directory (no config.yaml): pass the "
-                        "directory a `ganforge train` wrote")
     if n < 2:
         raise UserError(f"--n must be at least 2, got {n}")
-    run = build_run(build_config(read_yaml(run_dir / "config.yaml")))
-    path = restore(run, run_dir)
+    found = latest_for_reading(run_dir)
+    for note in found.notes:
+        log(f"note: {note}")
+    run = build_run(found.cfg)
+    restore(run, found.state, found.checkpoint)
+    path = found.checkpoint
     step = run.trainer.step_count
     G, which = pick_generator(run.trainer, ema)
     dataset = run.cfg.data.name
     kind, sample_shape = run.dataset.kind, run.dataset.sample_shape
-    names = resolve_metrics(metrics, dataset, kind, None)
-    net = None
-    if any(m != "modes" for m in names):
-        net = choose_feature_net(feature_net, sample_shape, kind)
-        names = resolve_metrics(metrics, dataset, kind, net)
+    names, net = resolve_eval(metrics, dataset, kind, sample_shape, feature_net)
     if "modes" in names and n < 2500:
         log(f"note: the modes metric uses 2,500 samples (PacGAN); only {n} requested")
     log(f"evaluating {path} ({which}) on {n:,} samples: {', '.join(names)}")
@@ -114,15 +112,21 @@ def evaluate(run_dir: str | os.PathLike, metrics: str = "auto", n: int = 10000, 
     return Evaluation(run_dir, step, compute(names, fake, net, real_stats, ctx))
 
 
-def write_eval_json(ev: Evaluation, replace: bool = False) -> Path:
-    """Append ``ev`` to ``run_dir/eval.json`` (an evaluation of the same step and generator is
-    overwritten); refuse values not comparable with those already there unless ``replace``."""
-    path = ev.run_dir / "eval.json"
+def write_eval_json(ev: Evaluation, replace: bool = False,
+                    path: str | os.PathLike | None = None) -> Path:
+    """Append ``ev`` to ``path`` (default ``run_dir/eval.json``; an evaluation of the same step
+    and generator is overwritten); refuse values not comparable with those already there
+    unless ``replace``. The file is replaced atomically; a failed write is a
+    :class:`~ganforge.files.WriteError` and leaves the old file as it was, so the caller can
+    still show ``ev`` and offer another ``path``."""
+    path = Path(path) if path is not None else ev.run_dir / "eval.json"
     entries = []
     if path.is_file() and not replace:
         try:
             entries = json.loads(path.read_text())["evaluations"]
-        except (json.JSONDecodeError, KeyError, TypeError):
+        except OSError as err:
+            raise ReadError(path, err) from err
+        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
             raise UserError(f"{path} is not an eval.json ganforge can read: pass --replace to "
                             "start it afresh") from None
         old = [MetricValue.from_dict(v) for e in entries for v in e["values"]]
@@ -138,10 +142,8 @@ def write_eval_json(ev: Evaluation, replace: bool = False) -> Path:
     entries = [e for e in entries if (e.get("step"), e.get("generator")) != (ev.step, generator)]
     entries.append({"step": ev.step, "generator": generator,
                     "values": [v.to_dict() for v in ev.values]})
-    tmp = path.with_name(f".eval.json.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps({"evaluations": entries}, indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
+    make_dirs(path.parent)
+    return write_atomic(path, json.dumps({"evaluations": entries}, indent=1) + "\n")
 
 
 def _fmt(v: float) -> str:

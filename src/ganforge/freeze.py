@@ -12,7 +12,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
-import torch
+from ._lazy import torch
 
 
 @contextmanager

@@ -1,18 +1,21 @@
-"""Sample pictures as uint8 arrays, and atomic PNG writes. Pure numpy + Pillow (no matplotlib).
+"""Sample pictures as uint8 arrays, and atomic image writes. Pure numpy + Pillow (no matplotlib).
 
 ``sample_image`` picks the picture for a batch of samples: a grid for images (N, C, H, W),
 a scatter plot for 2-D points (N, 2), nothing for other shapes.
 """
 
+import errno
+import io
 import math
 import os
-import uuid
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
 from ganforge.errors import UserError
+from ganforge.files import WriteError, check_writable, make_dirs, write_atomic
 
 # Padding is white: MNIST-like data is mostly black (-1), so black padding would merge cells.
 _PAD_VALUE = 255
@@ -111,28 +114,70 @@ def scatter_image(points: torch.Tensor, reference: torch.Tensor | None = None, s
     return np.asarray(canvas, dtype=np.uint8).copy()
 
 
-def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
-    """Write a uint8 (H, W) or (H, W, 3) array to ``path`` as PNG, atomically.
+# Suffix -> (Pillow format, save options). JPEG at quality 95: the default 75 blurs the
+# one-pixel detail of a sample grid; WebP lossless for the same reason.
+FORMATS = {
+    ".png": ("PNG", {}), ".jpg": ("JPEG", {"quality": 95}), ".jpeg": ("JPEG", {"quality": 95}),
+    ".webp": ("WEBP", {"lossless": True}), ".bmp": ("BMP", {}), ".gif": ("GIF", {}),
+    ".tif": ("TIFF", {}), ".tiff": ("TIFF", {}),
+}
+_JPEG_MODES = ("L", "RGB")
 
-    The PNG goes to a temporary file in the same directory, then ``os.replace`` moves it into
-    place, so a reader (e.g. TensorBoard or a browser refreshing) never sees half a file.
+
+def _format_of(path: Path) -> tuple[str, dict]:
+    """(Pillow format, save options) for ``path``'s suffix; a UserError listing the supported
+    suffixes for any other."""
+    if path.suffix.lower() not in FORMATS:
+        raise UserError(f"cannot save an image as {path}: the suffix "
+                        f"{path.suffix or '(none)'!r} is not a supported image format; "
+                        f"use one of {', '.join(FORMATS)}")
+    return FORMATS[path.suffix.lower()]
+
+
+def check_image_path(path: str | os.PathLike) -> Path:
+    """Check, before any work, that :func:`save_image` can write ``path``: a supported suffix,
+    not a directory, and a writable parent (created if missing). Raises UserError/WriteError."""
+    path = Path(path)
+    if path.is_dir():
+        raise WriteError(path, OSError(errno.EISDIR, os.strerror(errno.EISDIR)))
+    _format_of(path)
+    check_writable(path.parent)
+    return path
+
+
+def save_image(image: np.ndarray, path: str | os.PathLike, format: str | None = None) -> Path:
+    """Write a uint8 (H, W) or (H, W, 3) array to ``path``, atomically; returns the path.
+
+    The format comes from the suffix (see ``FORMATS``: .png, .jpg/.jpeg, .webp, .bmp, .gif,
+    .tif/.tiff) unless ``format`` names one. Missing parent directories are created. The file
+    is encoded in memory and written with :func:`ganforge.files.write_atomic`, so a reader
+    (TensorBoard, a browser refreshing) never sees half a file, and a full or read-only disk
+    is a :class:`~ganforge.files.WriteError` naming the path.
     """
     image = np.asarray(image)
     if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
-        raise UserError(f"save_png needs a uint8 array of shape (H, W) or (H, W, 3); got "
-                        f"{image.dtype} {image.shape}: convert with make_grid or scatter_image")
-    path = os.fspath(path)
-    # A name made here rather than by tempfile.mkstemp: mkstemp creates files with mode 0600,
-    # which os.replace would carry over to the final PNG.
-    tmp = os.path.join(os.path.dirname(path) or ".",
-                       f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+        raise UserError(f"an image to save must be a uint8 array of shape (H, W) or (H, W, 3); "
+                        f"got {image.dtype} {image.shape}: convert with make_grid or scatter_image")
+    path = Path(path)
+    if format is None:
+        format, options = _format_of(path)
+    else:
+        options = next((o for f, o in FORMATS.values() if f == format.upper()), {})
+    picture = Image.fromarray(image)
+    if format.upper() == "JPEG" and picture.mode not in _JPEG_MODES:
+        picture = picture.convert("RGB")
+    encoded = io.BytesIO()
     try:
-        Image.fromarray(image).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+        picture.save(encoded, format=format, **options)
+    except (KeyError, ValueError, OSError) as err:  # in memory: an encoder, not the disk
+        raise UserError(f"this Pillow cannot write {format} images ({err}); save as .png") from None
+    make_dirs(path.parent)
+    return write_atomic(path, encoded.getbuffer())
+
+
+def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
+    """:func:`save_image` as PNG, whatever the suffix of ``path``."""
+    return save_image(image, path, "PNG")
 
 
 def sample_image(samples: torch.Tensor, reference: torch.Tensor | None = None

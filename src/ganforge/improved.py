@@ -12,13 +12,14 @@ label smoothing is ``Loss.d_loss(..., real_label=0.9)`` in ``losses.py``.)
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
+from ._lazy import nn, no_grad, torch
 from .errors import UserError, nearest
 from .losses import at_least_fp32
 
-Tensor = torch.Tensor
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 def feature_matching_loss(real_features: Tensor, fake_features: Tensor) -> Tensor:
@@ -83,7 +84,7 @@ class HistoricalAverage:
                  for name, mean in self.mean.items()]
         return torch.stack(terms).sum()
 
-    @torch.no_grad()
+    @no_grad
     def update(self, module: nn.Module) -> None:
         """mean <- mean + (theta - mean) / (count + 1): the running mean of all updates so far."""
         params = dict(module.named_parameters())

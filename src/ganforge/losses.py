@@ -23,12 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
+from ._lazy import F, torch
 from .errors import UserError, nearest
 
-Tensor = torch.Tensor
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 # --- saturating: the original minimax game of Goodfellow et al. 2014 ------------------------
@@ -107,8 +108,8 @@ def least_squares_g(fake_logits: Tensor) -> Tensor:
     return 0.5 * (fake_logits - 1.0).square()
 
 
-LossFn = Callable[[Tensor], Tensor]
-SmoothedFn = Callable[[Tensor, float], Tensor]
+LossFn = Callable[["Tensor"], "Tensor"]
+SmoothedFn = Callable[["Tensor", float], "Tensor"]
 
 
 def at_least_fp32(x: Tensor) -> Tensor:

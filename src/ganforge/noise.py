@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-import torch
+from ._lazy import torch
 
 from .errors import UserError
 

@@ -22,16 +22,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
+from ._lazy import nn, torch
 from .augment import DiffAugment
 from .errors import UserError
 from .improved import HistoricalAverage, discriminator_features, feature_matching_loss
 from .noise import InstanceNoise
 from .regularizers import Penalty, clip_weights_, penalty_terms, weight_penalty
 
-Tensor = torch.Tensor
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 def _add(total: Tensor | None, term: Tensor) -> Tensor:

@@ -14,8 +14,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
-import torch
-from torch import nn
+from ._lazy import nn, torch
 
 from .errors import UserError
 from .losses import Loss
@@ -36,8 +35,8 @@ class Players:
     z_shape: tuple[int, ...]
     device: torch.device
     precision: str = "fp32"
-    z_generator: torch.Generator = field(default_factory=torch.Generator)
-    z_dtype: torch.dtype = torch.float32
+    z_generator: torch.Generator = field(default_factory=lambda: torch.Generator())
+    z_dtype: torch.dtype | None = None   # None: float32
     objective: Objective = field(default_factory=Objective)
     diag_every: int = 10   # update-to-weight ratios every N updates of each network (0: never)
 
@@ -46,7 +45,7 @@ class Players:
         RNG, so sampling z is reproducible and checkpointed independently of dropout etc.)."""
         z = torch.randn((n, *self.z_shape), generator=self.z_generator,
                         device=self.z_generator.device)
-        return z.to(self.device, self.z_dtype, non_blocking=True)
+        return z.to(self.device, self.z_dtype or torch.float32, non_blocking=True)
 
     def autocast(self):
         """Forward-pass context: bf16 autocast with float32 master weights, or nothing."""
@@ -104,10 +103,22 @@ def param_dtype(module: nn.Module) -> torch.dtype:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``auto``/None -> CUDA when present, else CPU."""
+    """``auto``/None -> CUDA when present, else CPU; a device this machine does not have is a
+    UserError (not an error from deep inside the first ``.to()``)."""
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        dev = torch.device(device)
     except RuntimeError as err:
         raise UserError(f"device={device!r} is not a device: use auto, cpu or cuda ({err})")
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UserError(f"device={device} but this PyTorch sees no CUDA GPU (a CPU-only "
+                            "build, or no GPU visible): use device=cpu or device=auto")
+        if dev.index is not None and dev.index >= count:
+            raise UserError(f"device={device} but there {'is' if count == 1 else 'are'} only "
+                            f"{count} CUDA device{'s' if count > 1 else ''} (cuda:0..{count - 1})")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"device={device} but MPS is not available here: use device=cpu or auto")
+    return dev

@@ -33,17 +33,19 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
+from ._lazy import nn, no_grad, torch
 from .errors import UserError
 from .losses import at_least_fp32
 
-Tensor = torch.Tensor
+if TYPE_CHECKING:
+    from torch import Tensor
 
-# Every layer whose ``weight`` is a linear map; spectral norm goes on exactly these.
-_LINEAR_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d,
-                  nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+def _linear_layers() -> tuple[type, ...]:
+    """Every layer whose ``weight`` is a linear map; spectral norm goes on exactly these."""
+    return (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d,
+            nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 
 
 # --- building blocks ----------------------------------------------------------------------------
@@ -168,7 +170,7 @@ def weight_penalty(module: nn.Module, p: int = 2) -> Tensor:
     return torch.stack(terms).sum()
 
 
-@torch.no_grad()
+@no_grad
 def clip_weights_(module: nn.Module, c: float) -> nn.Module:
     """WGAN: clamp every parameter of ``module`` to [-c, c] in place (call after opt_D.step)."""
     if not c > 0:
@@ -191,7 +193,7 @@ def apply_spectral_norm(module: nn.Module, n_power_iterations: int = 1) -> nn.Mo
         raise UserError(f"n_power_iterations must be a whole number >= 1, got "
                         f"{n_power_iterations!r}")
     parametrize = nn.utils.parametrize
-    layers = [m for m in module.modules() if isinstance(m, _LINEAR_LAYERS)
+    layers = [m for m in module.modules() if isinstance(m, _linear_layers())
               and not parametrize.is_parametrized(m, "weight")]
     for layer in layers:
         nn.utils.parametrizations.spectral_norm(layer, n_power_iterations=n_power_iterations)
@@ -200,7 +202,7 @@ def apply_spectral_norm(module: nn.Module, n_power_iterations: int = 1) -> nn.Mo
 
 # --- penalty records ------------------------------------------------------------------------------
 # fn(net, real, fake, generator) -> unweighted scalar; ``net`` is the penalty's target network.
-PenaltyFn = Callable[[nn.Module, Tensor, Tensor, "torch.Generator | None"], Tensor]
+PenaltyFn = Callable[["nn.Module", "Tensor", "Tensor", "torch.Generator | None"], "Tensor"]
 
 
 @dataclass(frozen=True)

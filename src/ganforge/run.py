@@ -1,17 +1,10 @@
-"""From a Config to a ready Trainer, a run directory and its callbacks.
+"""From a Config to a ready Trainer, and the callbacks that write a run directory.
 
-Layout of a run directory ``runs/<name>/``::
-
-    config.yaml          the fully resolved config
-    metrics.jsonl        one JSON object per logged step (means since the previous line)
-    tb/                  TensorBoard event files: scalars and sample grids
-    samples/             step_XXXXXXX.png grids from a fixed z
-    checkpoints/         step_XXXXXXX.pt, complete and written atomically; the last N kept
+The run directory's layout, and how ganforge starts and resumes one: ``rundir.py``.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,61 +13,19 @@ import torch
 from . import __version__
 from .augment import DiffAugment
 from .callbacks import Checkpointer, JSONLLogger, Progress, SampleGrid, TensorBoardLogger
-from .checkpoint import load_latest, signature, signature_differences
-from .config import Config, LRScheduleConfig, OptimConfig, build_config, dump_yaml, read_yaml, to_dict
+from .checkpoint import signature, signature_differences
+from .config import Config, dump_yaml, to_dict
 from .data import Batches, Dataset, load_dataset
 from .doctor.callback import DiversityProbe, Doctor, probe_interval
 from .ema import EMA
 from .errors import UserError
+from .files import make_dirs, write_atomic
 from .nets import build_nets
 from .noise import InstanceNoise
 from .objective import Objective
+from .optim import make_lr_schedule, make_optimizer
 from .regularizers import apply_spectral_norm, build_penalties
 from .trainer import Trainer
-
-# Keys that may change when a run is resumed; anything else would make it a different run.
-RESUMABLE_KEYS = {"steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-                  "tensorboard", "device", "run_dir", "eval"}
-
-
-def make_optimizer(cfg: OptimConfig, module: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
-    params = module.parameters()
-    if cfg.name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=cfg.betas, eps=cfg.eps,
-                                weight_decay=cfg.weight_decay)
-    if cfg.name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=cfg.betas, eps=cfg.eps,
-                                 weight_decay=cfg.weight_decay)
-    if cfg.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, eps=cfg.eps, momentum=cfg.momentum,
-                                   weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-
-
-def make_lr_schedule(cfg: LRScheduleConfig, opt: torch.optim.Optimizer, steps: int):
-    """A torch scheduler stepped once per iteration, or None for a constant rate."""
-    sched = torch.optim.lr_scheduler
-    if cfg.name == "constant":
-        return None
-    if cfg.name == "step":
-        return sched.StepLR(opt, step_size=cfg.step_size, gamma=cfg.gamma)
-    if cfg.name == "exponential":
-        return sched.ExponentialLR(opt, gamma=cfg.gamma)
-    if cfg.name == "linear":
-        return sched.LinearLR(opt, start_factor=1.0, end_factor=max(cfg.end_factor, 1e-8),
-                              total_iters=steps)
-    return sched.CosineAnnealingLR(opt, T_max=steps)
-
-
-def default_run_dir(cfg: Config, root: Path = Path("runs")) -> Path:
-    """runs/<data>-<model>-<loss>, with -2, -3, ... when taken."""
-    data = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(cfg.data.name).stem or cfg.data.name)
-    base = root / f"{data}-{cfg.model.name}-{cfg.loss}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
 
 
 def _d_batchnorm(cfg: Config) -> bool:
@@ -92,6 +43,7 @@ class Run:
     batches: Batches
     notes: list[str] = field(default_factory=list)
     run_dir: Path | None = None
+    evaluation: tuple | None = None   # (metric names, feature net) when eval.every > 0
 
 
 def build_objective(cfg: Config) -> Objective:
@@ -137,7 +89,14 @@ def build_run(cfg: Config) -> Run:
     trainer.balance(cfg.balance, images=dataset.kind == "image")
     # The data checks run here, before a run directory exists, so bad data costs nothing.
     batches = trainer.prepare_data(Batches(dataset.x, cfg.batch_size, seed=cfg.seed))
-    return Run(cfg, trainer, dataset, batches, [dataset.source, *trainer.notes])
+    evaluation = None
+    if cfg.eval.every > 0:   # resolved here, so the dry run checks it too
+        from .metrics.suite import resolve_eval
+
+        evaluation = resolve_eval(cfg.eval.metrics, cfg.data.name, dataset.kind,
+                                  dataset.sample_shape, cfg.eval.feature_net)
+    return Run(cfg, trainer, dataset, batches, [dataset.source, *trainer.notes],
+               evaluation=evaluation)
 
 
 def fixed_z(cfg: Config, z_shape: tuple[int, ...], n: int | None = None) -> torch.Tensor:
@@ -149,8 +108,8 @@ def fixed_z(cfg: Config, z_shape: tuple[int, ...], n: int | None = None) -> torc
 def attach_run_dir(run: Run, run_dir: Path, progress: bool = True) -> None:
     """Write config.yaml and attach the logging, sample and checkpoint callbacks."""
     cfg, trainer = run.cfg, run.trainer
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(dump_yaml(cfg))
+    make_dirs(run_dir)
+    write_atomic(run_dir / "config.yaml", dump_yaml(cfg))
     tb = TensorBoardLogger(run_dir / "tb", cfg.log_every) if cfg.tensorboard else None
     reference = run.batches.x[:2500] if run.dataset.kind == "points" else None
     # A scatter plot needs more than a grid's worth: 2,500 is the PacGAN evaluation count.
@@ -167,9 +126,10 @@ def attach_run_dir(run: Run, run_dir: Path, progress: bool = True) -> None:
     if cfg.eval.every > 0:  # after the loggers (file trimmed, tb open), before the checkpoint
         from .metrics.callback import EvalCallback
 
+        names, net = run.evaluation
         callbacks.insert(len(callbacks) - 1, EvalCallback(
-            run_dir / "metrics.jsonl", cfg.eval.every, run.batches.x, cfg.data.name,
-            run.dataset.kind, cfg.eval.metrics, cfg.eval.n, cfg.seed, cfg.eval.feature_net, tb))
+            run_dir / "metrics.jsonl", cfg.eval.every, run.batches.x, cfg.data.name, names,
+            net, cfg.eval.n, cfg.seed, tb))
     # The probe first (its diag/ values go into the step's stats before the loggers see
     # them); the doctor after every writer of metrics.jsonl, whose rows it reads.
     callbacks.insert(0, DiversityProbe(run.batches.x, probe_interval(cfg.log_every)))
@@ -180,47 +140,12 @@ def attach_run_dir(run: Run, run_dir: Path, progress: bool = True) -> None:
     run.run_dir = run_dir
 
 
-def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
-    """``key: saved -> current`` for every leaf that differs."""
-    out = []
-    for key in sorted(set(saved) | set(current)):
-        a, b = saved.get(key), current.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += config_differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append(f"{prefix}{key}: {a!r} in the run, {b!r} now")
-    return out
-
-
-def resume_config(run_dir: Path, config_file: str | None, overrides: list[str]) -> Config:
-    """The run's own config, with only the keys in RESUMABLE_KEYS allowed to change."""
-    saved_path = run_dir / "config.yaml"
-    if not saved_path.is_file():
-        raise UserError(f"{run_dir} is not a ganforge run directory (no config.yaml); "
-                        "pass the directory a previous `ganforge train` wrote")
-    saved = read_yaml(saved_path)
-    base = read_yaml(config_file) if config_file else saved
-    cfg = build_config(base, overrides)
-    changed = [d for d in config_differences(to_dict(build_config(saved)), to_dict(cfg))
-               if d.split(":")[0].split(".")[0] not in RESUMABLE_KEYS]
-    if changed:
-        raise UserError("cannot resume with a different setup: " + "; ".join(changed[:4]) +
-                        ". Only " + ", ".join(sorted(RESUMABLE_KEYS)) + " may change on "
-                        "resume; start a new run for the rest")
-    cfg.run_dir = str(run_dir)
-    return cfg
-
-
-def restore(run: Run, run_dir: Path) -> Path:
-    """Load the newest readable checkpoint of ``run_dir`` into ``run``; returns its path."""
-    found = load_latest(run_dir / "checkpoints")
-    if found is None:
-        raise UserError(f"{run_dir} has no checkpoint to resume from (checkpoints/ is empty); "
-                        "start it again without --resume")
-    path, state = found
+def restore(run: Run, state: dict, checkpoint: Path) -> None:
+    """Load a checkpoint's ``state`` (``rundir.resume`` / ``latest_for_reading`` found it at
+    ``checkpoint``) into ``run``, after checking it is from the same networks."""
     diffs = signature_differences(state.get("signature", {}),
                                   signature(run.trainer.G, run.trainer.D))
     if diffs:
-        raise UserError(f"the checkpoint {path} is from a different model: " + "; ".join(diffs))
+        raise UserError(f"the checkpoint {checkpoint} is from a different model: "
+                        + "; ".join(diffs))
     run.trainer.load_state_dict(state)
-    return path

@@ -11,8 +11,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
-import torch
-from torch import nn
+from ._lazy import nn, no_grad, torch
 
 
 @contextmanager
@@ -35,7 +34,7 @@ def untouched(module: nn.Module) -> Iterator[nn.Module]:
                 m.training = training
 
 
-@torch.no_grad()
+@no_grad
 def generate(G: nn.Module, z: torch.Tensor, mode: str = "train", chunk: int = 256,
              autocast=None) -> torch.Tensor:
     """G(z) in float32 on CPU-friendly chunks, leaving G exactly as it was.

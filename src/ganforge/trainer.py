@@ -28,9 +28,7 @@ from .plan import TrainingPlan, training_plan
 from .preflight import check_data
 from .players import (PRECISIONS, Players, check_optimizer, infer_z_shape, param_dtype,
                       resolve_device)
-from .steps import Alternating, OneStep, real_feeder
-
-SCHEDULES = {"alternating": Alternating, "onestep": OneStep}
+from .steps import SCHEDULES, real_feeder
 # Options that belong to one schedule only; giving one to the other schedule is an error.
 SCHEDULE_OPTIONS = {"reuse_fake": "alternating", "onestep_impl": "onestep"}
 
@@ -262,7 +260,13 @@ class Trainer:
             raise
         finally:
             for cb in self.callbacks:
-                cb.on_fit_end(self, error)
+                try:
+                    cb.on_fit_end(self, error)
+                except Exception:
+                    if error is None:
+                        raise
+                    # Closing down after an error: that error is the one to report (a write
+                    # that fails because the disk is full must not hide the disk-full stop).
         return stats
 
     # --- checkpoint state -----------------------------------------------------------------

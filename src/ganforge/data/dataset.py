@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-import torch
+from ganforge._lazy import torch
 
 from ganforge.errors import UserError, nearest
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-import torch
+from ganforge._lazy import torch
 
 from ganforge.data.dataset import Dataset
 

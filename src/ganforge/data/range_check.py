@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
+from ganforge._lazy import torch
 
 from ganforge.errors import UserError
 from ganforge.sampling import untouched

@@ -8,20 +8,19 @@
 - ``report``: ``ganforge doctor RUN_DIR``.
 - ``balance``: the rebalancing controllers (``balance: auto``), pure logic with state.
 
-See docs/doctor.md.
+See docs/doctor.md. Names are imported on first use (see ``ganforge/_lazy.py``).
 """
 
-from .balance import AdaController, Decision, RatioController, SmoothingController
-from .callback import DiversityProbe, Doctor
-from .detectors import (Context, DiscriminatorCollapse, DiscriminatorOverpowering, Divergence,
-                        ModeCollapse, Stagnation, default_detectors)
-from .findings import Finding, Remedy
-from .report import diagnose, render_report
-from .watch import Watch
+from .._lazy import lazy_exports
 
-__all__ = [
-    "AdaController", "SmoothingController", "RatioController", "Decision", "Doctor",
-    "DiversityProbe", "Context", "DiscriminatorOverpowering", "DiscriminatorCollapse",
-    "ModeCollapse", "Divergence", "Stagnation", "default_detectors", "Finding", "Remedy",
-    "Watch", "diagnose", "render_report",
-]
+_EXPORTS = {
+    "AdaController": ".balance", "Decision": ".balance", "RatioController": ".balance",
+    "SmoothingController": ".balance", "DiversityProbe": ".callback", "Doctor": ".callback",
+    "Context": ".detectors", "DiscriminatorCollapse": ".detectors",
+    "DiscriminatorOverpowering": ".detectors", "Divergence": ".detectors",
+    "ModeCollapse": ".detectors", "Stagnation": ".detectors",
+    "default_detectors": ".detectors", "Finding": ".findings", "Remedy": ".findings",
+    "diagnose": ".report", "render_report": ".report", "Watch": ".watch",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

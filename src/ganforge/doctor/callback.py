@@ -23,11 +23,11 @@ import torch
 from ..callbacks import Callback, TensorBoardLogger, _due, _IntervalMean
 from ..data.range_check import DataRangeError, check_data_range, generator_output_range
 from ..errors import NonFiniteLossError
+from ..files import append_line, parse_jsonl, read_jsonl, write_atomic
 from ..sampling import generate
 from . import signals
 from .detectors import STOPPED_AT, Context, data_range_finding, divergence_finding
 from .findings import Finding
-from .jsonl import parse_jsonl, read_jsonl
 from .watch import Watch
 
 PROBE_SAMPLES = 256   # pairwise distances of 256 samples: ~33k pairs, a stable mean, ~ms
@@ -155,8 +155,7 @@ class Doctor(Callback):
 
             tqdm.write(f"ganforge doctor: {finding.render()}", file=self.stream or sys.stderr)
         if self.run_dir is not None:
-            with open(self.run_dir / "findings.jsonl", "a") as f:
-                f.write(json.dumps(finding.to_dict()) + "\n")
+            append_line(self.run_dir / "findings.jsonl", json.dumps(finding.to_dict()))
         tb = next((cb for cb in trainer.callbacks if isinstance(cb, TensorBoardLogger)), None)
         if tb is not None and tb.writer is not None:
             tb.writer.add_text(f"doctor/{finding.kind}", finding.render_markdown(),
@@ -191,7 +190,7 @@ class Doctor(Callback):
         rows, _ = read_jsonl(path)
         kept = [r for r in rows if r.get("first_step", 0) <= step]
         if path.exists():
-            path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            write_atomic(path, "".join(json.dumps(r) + "\n" for r in kept))
         detector_kinds = {d.kind for d in self.watch.detectors}
         for row in kept:  # e.g. the data-range finding: not one a detector re-derives
             if row.get("kind") not in detector_kinds:

@@ -13,9 +13,9 @@ from pathlib import Path
 import yaml
 
 from ..errors import UserError
+from ..files import read_jsonl
 from .detectors import STOPPED_AT, Context, applicable
 from .findings import Finding
-from .jsonl import read_jsonl
 from .watch import Watch
 
 NAMES = {"d_overpowering": "discriminator overpowering", "d_collapse": "discriminator "

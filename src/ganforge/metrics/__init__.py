@@ -4,23 +4,27 @@ Feature-set metrics take 2-D float tensors or numpy arrays, rows are samples:
 ``fid(a, b)``, ``kid(a, b)``, ``precision_recall(real, fake, k=3)``,
 ``density_coverage(real, fake, k=5)``. From classifier probabilities: ``inception_score``,
 ``class_stats``. On 2-D mixture samples: ``mixture_modes``. See docs/metrics.md.
+Names are imported on first use (see ``ganforge/_lazy.py``).
 """
 
-from .classes import class_stats
-from .classifier import FMNISTClassifier, load_classifier
-from .features import FeatureNet, extract_features, load_feature_net, weights_sha256
-from .fid import fid, frechet_distance, gaussian_stats
-from .inception_score import inception_score
-from .kid import kid, mmd2_unbiased
-from .mixture import mixture_modes
-from .prdc import density_coverage, precision_recall
-from .provenance import MetricValue, Provenance, check_all_comparable, check_comparable
-from .refstats import reference_stats
+from ganforge._lazy import lazy_exports
 
-__all__ = [
-    "FMNISTClassifier", "FeatureNet", "MetricValue", "Provenance", "check_all_comparable",
-    "check_comparable", "class_stats", "density_coverage", "extract_features", "fid",
-    "frechet_distance", "gaussian_stats", "inception_score", "kid", "load_classifier",
-    "load_feature_net", "mixture_modes", "mmd2_unbiased", "precision_recall",
-    "reference_stats", "weights_sha256",
-]
+# Functions named like their own module are imported here: once any code imports the submodule
+# ``metrics.fid``, the package attribute ``fid`` would be the module, not the function.
+from .fid import fid  # noqa: E402,F401
+from .inception_score import inception_score  # noqa: E402,F401
+from .kid import kid  # noqa: E402,F401
+
+_EXPORTS = {
+    "class_stats": ".classes", "FMNISTClassifier": ".classifier",
+    "load_classifier": ".classifier", "FeatureNet": ".features",
+    "extract_features": ".features", "load_feature_net": ".features",
+    "weights_sha256": ".features", "frechet_distance": ".fid",
+    "gaussian_stats": ".fid",
+    "mmd2_unbiased": ".kid", "mixture_modes": ".mixture", "density_coverage": ".prdc",
+    "precision_recall": ".prdc", "MetricValue": ".provenance", "Provenance": ".provenance",
+    "check_all_comparable": ".provenance", "check_comparable": ".provenance",
+    "reference_stats": ".refstats",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted([*_EXPORTS, "fid", "inception_score", "kid"])

@@ -17,10 +17,11 @@ from pathlib import Path
 import torch
 
 from ..callbacks import Callback, TensorBoardLogger
-from ..errors import UserError
+from ..files import append_line
 from ..sampling import generate
 from .refstats import reference_stats
-from .suite import Context, choose_feature_net, compute, resolve_metrics
+from .features import FeatureNet
+from .suite import Context, compute
 
 SEED_OFFSET = 104729  # eval latents differ from the sample-grid latents of the same seed
 
@@ -29,28 +30,19 @@ class EvalCallback(Callback):
     """Args:
         path: the run's metrics.jsonl.
         every: steps between evaluations (> 0).
-        real: (N, *sample_shape) real data; dataset/kind: its name and kind.
-        metrics: comma-separated names or "auto" (see ``metrics/suite.py``).
+        real: (N, *sample_shape) real data; dataset: its name.
+        names, net: the metrics and their feature network, from ``suite.resolve_eval``.
         n: generated samples per evaluation (and real samples, at most len(real)).
-        feature_net: "default", "identity", a TorchScript path or a module.
         tensorboard: the run's TensorBoardLogger, if any.
         cache_root: reference-statistics cache (None: $GANFORGE_CACHE or ~/.cache/ganforge).
     """
 
     def __init__(self, path: str | os.PathLike, every: int, real: torch.Tensor, dataset: str,
-                 kind: str, metrics: str = "auto", n: int = 2000, seed: int = 0,
-                 feature_net="default", tensorboard: TensorBoardLogger | None = None,
-                 cache_root: Path | None = None):
+                 names: list[str], net: FeatureNet | None, n: int = 2000, seed: int = 0,
+                 tensorboard: TensorBoardLogger | None = None, cache_root: Path | None = None):
         self.path, self.every, self.real, self.n = Path(path), every, real, n
         self.dataset, self.seed, self.tb, self.cache_root = dataset, seed, tensorboard, cache_root
-        if n < 10:
-            raise UserError(f"eval.n must be at least 10 (the k-NN metrics and the score "
-                            f"splits need that many samples), got {n}")
-        sample_shape = tuple(real.shape[1:])
-        names = resolve_metrics(metrics, dataset, kind, None)
-        self.net = (choose_feature_net(feature_net, sample_shape, kind)
-                    if any(m != "modes" for m in names) else None)
-        self.names = resolve_metrics(metrics, dataset, kind, self.net)
+        self.names, self.net = names, net
         self.ref = None
 
     def on_fit_start(self, trainer, end_step):
@@ -72,8 +64,7 @@ class EvalCallback(Callback):
         ctx = Context(self.dataset, "train", which, self.seed, trainer.step_count)
         values = compute(self.names, fake, self.net, lambda: self.ref, ctx, kid_subsets=20)
         row = {"step": trainer.step_count, **{f"metric/{v.metric}": v.value for v in values}}
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        append_line(self.path, json.dumps(row))
         if self.tb is not None and self.tb.writer is not None:
             for k, v in row.items():
                 if k != "step":

@@ -12,7 +12,7 @@ e.g. with fewer samples than feature dimensions.
 
 from __future__ import annotations
 
-import torch
+from .._lazy import torch
 
 from ._matrix import as_matrix, same_width
 

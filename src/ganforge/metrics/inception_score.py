@@ -11,7 +11,7 @@ classifier (see provenance).
 
 from __future__ import annotations
 
-import torch
+from .._lazy import torch
 
 from ..errors import UserError
 from ._matrix import as_matrix

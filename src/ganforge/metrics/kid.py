@@ -9,7 +9,7 @@ Unbiased: with identical distributions its expectation is 0, so small values can
 
 from __future__ import annotations
 
-import torch
+from .._lazy import torch
 
 from ..errors import UserError
 from ._matrix import as_matrix, same_width

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-import torch
+from .._lazy import torch
 
 from ..data.mixtures import grid25_modes, ring8_modes
 from ..errors import UserError

@@ -15,20 +15,18 @@ from typing import Callable
 
 import torch
 
-from ..errors import UserError, nearest
+from ..errors import UserError
 from .classes import class_stats
 from .features import FeatureNet, load_feature_net
 from .fid import frechet_distance, gaussian_stats
 from .inception_score import inception_score
 from .kid import kid
 from .mixture import MIXTURES, mixture_modes
+from .names import FEATURE_METRICS, LOGIT_METRICS, METRICS, parse_metrics
 from .prdc import density_coverage, precision_recall
 from .provenance import MetricValue, Provenance
 from .refstats import RefStats
 
-METRICS = ("fid", "kid", "pr", "dc", "is", "classes", "modes")
-FEATURE_METRICS = ("fid", "kid", "pr", "dc")
-LOGIT_METRICS = ("is", "classes")
 MODES_SAMPLES = 2500   # PacGAN protocol
 
 
@@ -50,24 +48,26 @@ def choose_feature_net(spec, sample_shape: tuple[int, ...], kind: str) -> Featur
 
 def resolve_metrics(spec: str, dataset: str, kind: str, net: FeatureNet | None) -> list[str]:
     """A comma-separated list (or "auto") -> checked metric names."""
-    if spec.strip() == "auto":
-        if dataset in MIXTURES:
-            return ["modes"]
-        names = list(FEATURE_METRICS)
-        if dataset == "fashion-mnist" and net is not None and net.has_logits:
-            names += list(LOGIT_METRICS)
+    names = parse_metrics(spec, dataset)
+    if names is not None:
         return names
-    names = [s.strip() for s in spec.split(",") if s.strip()]
-    if not names:
-        raise UserError("--metrics is empty: give e.g. fid,kid,pr,dc or auto")
-    for name in names:
-        if name not in METRICS:
-            raise UserError(f"unknown metric {name!r}{nearest(name, METRICS)}; choose from "
-                            f"{', '.join(METRICS)} or auto")
-        if name == "modes" and dataset not in MIXTURES:
-            raise UserError(f"the modes metric is for the 2-D mixtures ({', '.join(MIXTURES)}), "
-                            f"not {dataset!r}: use fid,kid,pr,dc")
-    return list(dict.fromkeys(names))
+    if dataset in MIXTURES:
+        return ["modes"]
+    names = list(FEATURE_METRICS)
+    if dataset == "fashion-mnist" and net is not None and net.has_logits:
+        names += list(LOGIT_METRICS)
+    return names
+
+
+def resolve_eval(spec: str, dataset: str, kind: str, sample_shape: tuple[int, ...],
+                 feature_net="default") -> tuple[list[str], FeatureNet | None]:
+    """The metric names of ``spec`` for this data and the feature network they need (None
+    when only ``modes`` is asked for): what ``eval.*`` and ``ganforge eval`` both resolve."""
+    names = resolve_metrics(spec, dataset, kind, None)
+    if all(m == "modes" for m in names):
+        return names, None
+    net = choose_feature_net(feature_net, sample_shape, kind)
+    return resolve_metrics(spec, dataset, kind, net), net
 
 
 @dataclass
@@ -124,4 +124,5 @@ def compute(names: list[str], fake: torch.Tensor, net: FeatureNet | None,
     return out
 
 
-__all__ = ["METRICS", "Context", "choose_feature_net", "compute", "resolve_metrics"]
+__all__ = ["METRICS", "Context", "choose_feature_net", "compute", "resolve_eval",
+           "resolve_metrics"]

@@ -21,21 +21,6 @@ from ..errors import UserError
 from .classifier import WEIGHTS, FMNISTClassifier
 
 
-def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--root", default=None,
-                    help="directory with Fashion-MNIST's IDX files (default: the Debian "
-                         "package location)")
-    ap.add_argument("--out", default=str(WEIGHTS),
-                    help=f"where to write the weights (default: the package's {WEIGHTS.name})")
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
-    ap.add_argument("--limit", type=int, default=None,
-                    help="use only the first N training images (for a quick try)")
-
-
 @torch.no_grad()
 def accuracy(net: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor,
              chunk: int = 1000) -> float:
@@ -113,7 +98,8 @@ def main(args: argparse.Namespace, log=print) -> int:
     meta = {"test_accuracy": acc, "train_images": len(train_set), "epochs": args.epochs,
             "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
             "train_minutes": round(minutes, 2), "torch": str(torch.__version__)}
-    digest = save_weights(net, args.out, meta)
+    out = args.out or WEIGHTS
+    digest = save_weights(net, out, meta)
     log(f"test accuracy {acc:.4f} on {len(test_set):,} images; trained in {minutes:.1f} min")
-    log(f"wrote {args.out} (sha256 {digest[:16]}...)")
+    log(f"wrote {out} (sha256 {digest[:16]}...)")
     return 0

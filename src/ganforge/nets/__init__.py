@@ -5,23 +5,26 @@ maps a batch to logits (N,) and exposes ``features(x) -> (N, F)`` with
 ``forward(x) == head(features(x)).flatten()``.
 """
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
-from torch import nn
-
+from ganforge._lazy import lazy_exports
 from ganforge.errors import UserError
-from ganforge.nets.dcgan import SUPPORTED_SIZES, DCGANDiscriminator, DCGANGenerator
-from ganforge.nets.init import dcgan_init_
-from ganforge.nets.layers import MinibatchDiscrimination, MinibatchStdDev
-from ganforge.nets.mlp import OUTPUTS, MLPDiscriminator, MLPGenerator
 
 NET_NAMES = ("mlp", "dcgan")
 
-__all__ = [
-    "NET_NAMES", "SUPPORTED_SIZES", "build_nets", "dcgan_init_",
-    "MLPGenerator", "MLPDiscriminator", "DCGANGenerator", "DCGANDiscriminator",
-    "MinibatchStdDev", "MinibatchDiscrimination",
-]
+_EXPORTS = {
+    "SUPPORTED_SIZES": ".dcgan", "DCGANGenerator": ".dcgan", "DCGANDiscriminator": ".dcgan",
+    "dcgan_init_": ".init", "MinibatchDiscrimination": ".layers", "MinibatchStdDev": ".layers",
+    "MLPGenerator": ".mlp", "MLPDiscriminator": ".mlp",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)   # torch is imported with the first network
+__all__ = ["NET_NAMES", "build_nets", *_EXPORTS]
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def build_nets(name: str, sample_shape: tuple[int, ...], z_dim: int, width: int,
@@ -38,6 +41,9 @@ def build_nets(name: str, sample_shape: tuple[int, ...], z_dim: int, width: int,
     ``d_minibatch_stddev`` / ``d_minibatch_disc`` (kernels, 0 = off) add the batch-level
     layers of ``nets/layers.py`` to D's head (both networks).
     """
+    from ganforge.nets.dcgan import SUPPORTED_SIZES, DCGANDiscriminator, DCGANGenerator
+    from ganforge.nets.mlp import OUTPUTS, MLPDiscriminator, MLPGenerator
+
     sample_shape = tuple(sample_shape)
     if name not in NET_NAMES:
         raise UserError(f"model={name!r} is not a network; use one of {', '.join(NET_NAMES)}")

@@ -15,5 +15,8 @@ from .alternating import Alternating, d_update, g_update
 from .onestep import OneStep, onestep_fused, onestep_stopgrad
 from .phase import Phase, Stats, real_feeder
 
-__all__ = ["Alternating", "OneStep", "Phase", "Stats", "d_update", "g_update",
+# The schedules by the names the config and ``Trainer(schedule="...")`` use.
+SCHEDULES = {"alternating": Alternating, "onestep": OneStep}
+
+__all__ = ["SCHEDULES", "Alternating", "OneStep", "Phase", "Stats", "d_update", "g_update",
            "onestep_fused", "onestep_stopgrad", "real_feeder"]

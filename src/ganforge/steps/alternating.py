@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-import torch
-
+from .._lazy import torch
 from ..errors import UserError
 from ..freeze import frozen
 from ..players import Players

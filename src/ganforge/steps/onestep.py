@@ -36,8 +36,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-import torch
-
+from .._lazy import torch
 from ..errors import UserError
 from ..players import Players
 from .phase import Phase, Stats, checked, logit_stats, step_optimizer

@@ -6,13 +6,12 @@ import contextlib
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-import torch
-from torch import nn
+from .._lazy import nn, torch
 
 from ..errors import NonFiniteLossError, UserError
 from ..freeze import frozen
 
-Stats = dict[str, torch.Tensor]
+Stats = dict[str, "torch.Tensor"]
 
 FROZEN = "frozen"
 
