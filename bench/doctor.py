@@ -3,7 +3,7 @@
 Every run goes through the command line (``ganforge train``, then ``ganforge doctor`` and, for
 the balance comparison, ``ganforge eval``), so this is what a user sees. Failures reproduced:
 
-1. seed 004: Fashion-MNIST saved in [0, 1] (a .npy that lost its scaling), the tanh DCGAN,
+1. problem 5 (docs/problems.md): Fashion-MNIST saved in [0, 1] (a .npy that lost its scaling), the tanh DCGAN,
    and the start-up range check switched off (``data.scale=off``). Expected: ``data_range``.
 2. D's learning rate 10x G's, so G is weak (the default Fashion-MNIST DCGAN, lr_G 2e-5,
    lr_D 2e-4, bf16). Expected: ``d_overpowering``.

@@ -7,7 +7,7 @@ Loops compared (same networks, same batch, same optimizers, same loss):
                    and G forward for the G step, D frozen in the G step
   alt-reuse        ganforge alternating with reuse_fake=True: the reference's algorithm, with
                    D frozen in the G step
-  onestep-stopgrad ganforge one-step, seed 001's single stop-gradient loss
+  onestep-stopgrad ganforge one-step, the single stop-gradient loss (docs/problems.md, problem 2)
   onestep-fused    ganforge one-step, fused (the default one-step implementation)
 Timing: all loops of a configuration in one process, rounds interleaved (each round times every
 loop), median of the per-step times after warm-up. Peak memory: one more step of each loop,
@@ -85,12 +85,10 @@ def reference_loop(model, precision, channels_last, loss):
 
 def ganforge_loop(name, model, precision, channels_last, loss):
     G, D, opt_G, opt_D, real = make(model, channels_last)
-    schedule = "onestep" if name.startswith("onestep") else "alternating"
-    kw = ({"onestep_impl": name.split("-")[1]} if schedule == "onestep" else
-          {"reuse_fake": name == "alt-reuse"})
+    schedule = (ganforge.OneStep(impl=name.split("-")[1]) if name.startswith("onestep") else
+                ganforge.Alternating(reuse_fake=name == "alt-reuse"))
     trainer = ganforge.Trainer(G, D, opt_G, opt_D, loss=loss, schedule=schedule, seed=0,
-                               precision=precision, device="cpu", channels_last=channels_last,
-                               **kw)
+                               precision=precision, device="cpu", channels_last=channels_last)
     return lambda: trainer.step(real)
 
 

@@ -42,5 +42,5 @@ for step in range(1, 1001):
 
 # The same two updates, as ganforge runs them (with the stats it logs):
 #   from ganforge import Players, d_update, g_update
-#   p = Players(G, D, opt_G, opt_D, loss, z_shape=(2,), device=torch.device("cpu"))
-#   d_update(p, real); g_update(p, 256)
+#   players = Players(G, D, opt_G, opt_D, loss, z_shape=(2,), device=torch.device("cpu"))
+#   d_update(players, real); g_update(players, 256)

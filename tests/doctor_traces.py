@@ -20,15 +20,14 @@ def healthy_row(step: int, rng: random.Random) -> dict:
         "step": step, "images_seen": step * 64,
         "loss/D": 1.15 - 0.15 * phase + rng.gauss(0, 0.05),
         "loss/G": 1.4 + 0.4 * phase + rng.gauss(0, 0.15),
-        "d_real": 0.8 + 0.3 * phase + rng.gauss(0, 0.1),
-        "d_fake": -0.7 - 0.3 * phase + rng.gauss(0, 0.1),
+        "logits/real": 0.8 + 0.3 * phase + rng.gauss(0, 0.1),
+        "logits/fake": -0.7 - 0.3 * phase + rng.gauss(0, 0.1),
         "diag/d_real_acc": acc_r, "diag/d_fake_acc": acc_f,
         "diag/r_t": 2 * acc_r - 1 + rng.gauss(0, 0.02),
         "diag/grad_norm_G": 2.0 + 0.5 * phase + abs(rng.gauss(0, 0.3)),
         "diag/grad_norm_D": 3.0 + abs(rng.gauss(0, 0.5)),
         "diag/update_ratio_G": 2e-3 * (1 + 0.2 * rng.random()),
         "diag/update_ratio_D": 3e-3 * (1 + 0.2 * rng.random()),
-        "diag/nonfinite": 0.0,
         "diag/diversity": min(1.05, 0.85 + 0.1 * rng.random()),
         "diag/duplicates": 0.01 * rng.random(),
         "time/step_ms": 80 + rng.gauss(0, 3),
@@ -61,7 +60,7 @@ def d_overpowering(n_good: int = 30, n_bad: int = 20, grad_keys: bool = True,
                     "diag/d_fake_acc": min(1.0, 0.98 + rng.random() * 0.02),
                     "loss/D": 0.05 + 0.02 * rng.random(),
                     "loss/G": 2.0 + 0.25 * i + rng.gauss(0, 0.1),
-                    "d_real": 4 + 0.2 * i, "d_fake": -4 - 0.2 * i,
+                    "logits/real": 4 + 0.2 * i, "logits/fake": -4 - 0.2 * i,
                     "diag/grad_norm_G": 2.0 * math.exp(-i / 3) + 0.01})
         if not grad_keys:
             for k in ("diag/grad_norm_G", "diag/grad_norm_D", "diag/update_ratio_G",
@@ -80,7 +79,7 @@ def d_collapse(n_good: int = 30, n_bad: int = 20, seed: int = 2) -> list[dict]:
         row.update({"diag/d_real_acc": 0.5 + rng.gauss(0, 0.03),
                     "diag/d_fake_acc": 0.48 + rng.gauss(0, 0.03),
                     "loss/D": 2 * math.log(2) + rng.gauss(0, 0.002),
-                    "d_real": rng.gauss(0, 0.01), "d_fake": rng.gauss(0, 0.01),
+                    "logits/real": rng.gauss(0, 0.01), "logits/fake": rng.gauss(0, 0.01),
                     "diag/grad_norm_D": 0.05 + abs(rng.gauss(0, 0.01))})   # a dead D
         rows.append(row)
     return rows
@@ -99,7 +98,7 @@ def at_chance_from_the_start(n: int = 12, seed: int = 3) -> list[dict]:
     """The first steps of a ring8 MLP run: both networks at chance, D not yet moving."""
     rng = random.Random(seed)
     return [{"step": (i + 1) * 20, "loss/D": 1.3862 - 0.0003 * i / n + rng.gauss(0, 1e-4),
-             "loss/G": 0.6935 + rng.gauss(0, 1e-4), "d_real": 0.001, "d_fake": -0.001,
+             "loss/G": 0.6935 + rng.gauss(0, 1e-4), "logits/real": 0.001, "logits/fake": -0.001,
              "diag/d_real_acc": rng.uniform(0.3, 0.9), "diag/d_fake_acc": rng.uniform(0.2, 0.6)}
             for i in range(n)]
 
@@ -130,7 +129,7 @@ def classes_disappear(seed: int = 5) -> list[dict]:
 def divergence_nan(n_good: int = 30, seed: int = 6) -> list[dict]:
     rows = healthy(n_good, seed)
     rows.append({**healthy_row((n_good + 1) * EVERY, random.Random(seed)),
-                 "loss/G": float("nan"), "diag/nonfinite": 12.0})
+                 "loss/G": float("nan")})
     return rows
 
 
@@ -142,7 +141,7 @@ def divergence_explodes(n_good: int = 30, seed: int = 7, logits: bool = True) ->
         row = healthy_row((n_good + 1 + i) * EVERY, rng)
         row.update({"loss/D": 1.1, "diag/grad_norm_D": 4e3 * (i + 1)})
         if logits:
-            row.update({"d_real": 850.0, "d_fake": -900.0})
+            row.update({"logits/real": 850.0, "logits/fake": -900.0})
         rows.append(row)
     return rows
 
@@ -184,8 +183,8 @@ def healthy_strong_d(n: int = 100, seed: int = 13) -> list[dict]:
     for i in range(n):
         step = (i + 1) * EVERY
         rows.append({"step": step, "loss/D": 0.42 + rng.gauss(0, 0.06),
-                     "loss/G": 2.6 + rng.gauss(0, 0.3), "d_real": 2.0 + rng.gauss(0, 0.3),
-                     "d_fake": -2.0 + rng.gauss(0, 0.3),
+                     "loss/G": 2.6 + rng.gauss(0, 0.3), "logits/real": 2.0 + rng.gauss(0, 0.3),
+                     "logits/fake": -2.0 + rng.gauss(0, 0.3),
                      "diag/d_real_acc": rng.uniform(0.92, 0.965),
                      "diag/d_fake_acc": rng.uniform(0.945, 0.985),
                      "diag/r_t": rng.uniform(0.84, 0.92),

@@ -38,7 +38,7 @@ def test_train_writes_every_file_of_the_run_directory(tmp_path, capsys):
     assert cfg["data"]["name"] == "ring8" and cfg["steps"] == 25 and cfg["run_dir"] == str(run)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [5, 10, 15, 20, 25]
-    for key in ("loss/D", "loss/G", "d_real", "d_fake", "time/step_ms", "images_seen"):
+    for key in ("loss/D", "loss/G", "logits/real", "logits/fake", "time/step_ms", "images_seen"):
         assert all(np.isfinite(r[key]) for r in rows), key
     assert rows[-1]["images_seen"] == 25 * 32
     assert sorted(os.listdir(run / "samples")) == [
@@ -56,7 +56,7 @@ def test_train_writes_every_file_of_the_run_directory(tmp_path, capsys):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     acc = EventAccumulator(str(run / "tb"), size_guidance={"images": 0})
     acc.Reload()
-    assert {"loss/D", "loss/G", "d_real", "d_fake"} <= set(acc.Tags()["scalars"])
+    assert {"loss/D", "loss/G", "logits/real", "logits/fake"} <= set(acc.Tags()["scalars"])
     assert "samples" in acc.Tags()["images"]
 
 

@@ -91,13 +91,13 @@ def test_data_in_the_wrong_range_with_the_check_off_is_a_finding_at_start(tmp_pa
     data = torch.rand(512, 2) * 5                    # [0, 5]; G can only reach [-1, 1]
     out = io.StringIO()
     doctor = Doctor(tmp_path, every=5, stream=out)
-    trainer = Trainer(G, D, seed=0, batch_size=32, data_scale="off", callbacks=[doctor])
-    trainer.fit(data, steps=3)
+    trainer = Trainer(G, D, seed=0, callbacks=[doctor])
+    trainer.fit(data, steps=3, batch_size=32, data_scale="off")
     row = json.loads((tmp_path / "findings.jsonl").read_text().splitlines()[0])
     assert row["kind"] == "data_range" and row["first_step"] == 0
     assert "data is in [" in row["seen"] and "tanh" in row["seen"]
     assert "data.scale=auto" in out.getvalue()
-    trainer.fit(data, steps=3)                        # a second fit: not reported again
+    trainer.fit(data, steps=3, batch_size=32, data_scale="off")   # not reported again
     assert out.getvalue().count("value range does not match") == 1
 
 
@@ -129,8 +129,9 @@ def test_resume_replays_the_logged_rows_and_does_not_repeat_a_finding(tmp_path):
         f.write(json.dumps(later) + "\n")
     out = io.StringIO()
     resumed = Doctor(tmp_path, every=1, stream=out, metrics=metrics)
-    trainer = SimpleNamespace(step_count=rows[40]["step"], callbacks=[resumed], data_scale="off",
-                              batches=None, players=SimpleNamespace(
+    trainer = SimpleNamespace(step_count=rows[40]["step"], callbacks=[resumed],
+                              feed=SimpleNamespace(scale="off", batches=None),
+                              seed=0, players=SimpleNamespace(
                                   loss=SimpleNamespace(name="nonsaturating"), precision="fp32",
                                   opt_G=SimpleNamespace(param_groups=[{"lr": 2e-4}]),
                                   opt_D=SimpleNamespace(param_groups=[{"lr": 2e-4}])))
@@ -149,12 +150,12 @@ def test_the_probe_logs_diversity_and_leaves_training_bitwise_unchanged(tmp_path
         G, D = mlp_pair(dropout=0.2)     # BatchNorm buffers in G, dropout RNG in D
         assert any(isinstance(m, torch.nn.BatchNorm1d) for m in G.modules())
         cbs = [DiversityProbe(data, every=2, n=16)] if probe else []
-        trainer = Trainer(G, D, seed=0, batch_size=16, callbacks=cbs)
+        trainer = Trainer(G, D, seed=0, callbacks=cbs)
         seen = []
         trainer.callbacks.append(SimpleNamespace(
             on_fit_start=lambda t, e: None, on_fit_end=lambda t, e: None,
             on_step_end=lambda t, stats: seen.append(dict(stats))))
-        trainer.fit(data, steps=4)
+        trainer.fit(data, steps=4, batch_size=16)
         return trainer, seen
 
     a, seen_a = train(False)
@@ -173,11 +174,11 @@ def test_probe_values_average_over_the_steps_that_measured_them(tmp_path):
     G, D = mlp_pair()
     probe = DiversityProbe(data, every=4, n=64)
     log = JSONLLogger(tmp_path / "metrics.jsonl", every=8)
-    trainer = Trainer(G, D, seed=0, batch_size=32, callbacks=[probe, log])
+    trainer = Trainer(G, D, seed=0, callbacks=[probe, log])
     measured = []
     original = probe.measure
     probe.measure = lambda t: measured.append(original(t)) or measured[-1]
-    trainer.fit(data, steps=8)
+    trainer.fit(data, steps=8, batch_size=32)
     row = json.loads((tmp_path / "metrics.jsonl").read_text())
     expected = (measured[0]["diag/diversity"] + measured[1]["diag/diversity"]) / 2
     assert abs(row["diag/diversity"] - expected) < 1e-12   # not diluted by steps without it

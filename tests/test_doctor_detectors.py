@@ -32,7 +32,7 @@ def test_a_strong_but_healthy_discriminator_is_not_a_finding():
 
 
 def test_healthy_run_with_only_the_keys_logged_today_raises_nothing():
-    basic = ("step", "images_seen", "loss/D", "loss/G", "d_real", "d_fake", "diag/d_real_acc",
+    basic = ("step", "images_seen", "loss/D", "loss/G", "logits/real", "logits/fake", "diag/d_real_acc",
              "diag/d_fake_acc", "time/step_ms")
     rows = [{k: v for k, v in r.items() if k in basic} for r in traces.healthy(200, 9)]
     assert run(rows)[0] == []
@@ -132,7 +132,7 @@ def test_d_collapse_does_not_judge_a_wasserstein_critic():
     for i in range(50):
         late = i >= 20
         rows.append({"step": 25 * (i + 1), "loss/D": 1e-5 if late else -6e-3,
-                     "d_real": -4.6e-3 if late else 3.8e-3, "d_fake": -4.6e-3 if late else -2.8e-3,
+                     "logits/real": -4.6e-3 if late else 3.8e-3, "logits/fake": -4.6e-3 if late else -2.8e-3,
                      "diag/d_real_acc": 0.0 if late else 0.64,
                      "diag/d_fake_acc": 1.0 if late else 0.61,
                      "diag/grad_norm_D": 3.5e-3 if late else 0.08})
@@ -200,7 +200,7 @@ def test_divergence_on_exploding_logits_and_norms():
     (i, f), = run(rows)[0]
     # a logit of 850 is absurd on its own: reported in the first bad row
     assert f.kind == "divergence" and f.first_step == rows[-2]["step"] and i == len(rows) - 2
-    assert "d_real logit reached 850" in f.seen and "loss/D" not in f.numbers
+    assert "real logit reached 850" in f.seen and "loss/D" not in f.numbers
 
 
 def test_divergence_on_an_exploding_norm_needs_it_to_stay_exploded():
@@ -221,11 +221,11 @@ def test_divergence_on_huge_update_ratios():
 
 def test_divergence_in_the_first_logged_row_needs_no_history():
     # Adam at lr 0.5 on ring8, steps 1-25 (measured): no history to compare with yet.
-    row = {"step": 25, "loss/D": 8040.0, "loss/G": 1.17e4, "d_real": -150.0, "d_fake": 5480.0,
+    row = {"step": 25, "loss/D": 8040.0, "loss/G": 1.17e4, "logits/real": -150.0, "logits/fake": 5480.0,
            "diag/d_real_acc": 0.54, "diag/d_fake_acc": 0.32}
     (_, f), = run([row])[0]
     assert f.kind == "divergence" and f.first_step == 25
-    assert "d_fake logit reached 5480" in f.seen
+    assert "fake logit reached 5480" in f.seen
     assert run([row], Context(loss="wasserstein"))[0] == []   # critic scores are unbounded
 
 

@@ -125,14 +125,15 @@ def test_eval_user_errors(tmp_path, capsys):
 
 def test_pick_generator_prefers_G_ema():
     G, G_ema = nn.Linear(1, 1), nn.Linear(1, 1)
-    assert pick_generator(SimpleNamespace(G=G, G_ema=G_ema), None) == (G_ema, "G_ema")
-    assert pick_generator(SimpleNamespace(G=G, G_ema=G_ema), False) == (G, "G")
-    assert pick_generator(SimpleNamespace(G=G), None) == (G, "G")
-    ema = SimpleNamespace(G_ema=G_ema)
-    assert pick_generator(SimpleNamespace(G=G, ema=ema), None) == (G_ema, "G_ema")
-    assert pick_generator(SimpleNamespace(G=G, ema=None), None) == (G, "G")
+    with_ema = SimpleNamespace(G=G, G_ema=G_ema, G_sample=G_ema)
+    without = SimpleNamespace(G=G, G_ema=None, G_sample=G)
+    assert pick_generator(with_ema, None) == (G_ema, "G_ema")
+    assert pick_generator(with_ema, True) == (G_ema, "G_ema")
+    assert pick_generator(with_ema, False) == (G, "G")
+    assert pick_generator(without, None) == (G, "G")
+    assert pick_generator(without, False) == (G, "G")
     with pytest.raises(UserError, match="no G_ema"):
-        pick_generator(SimpleNamespace(G=G), True)
+        pick_generator(without, True)
 
 
 def test_training_with_eval_every_writes_metric_rows(tmp_path):

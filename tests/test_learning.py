@@ -39,10 +39,10 @@ def _ring8_run(seed: int) -> tuple[dict, dict]:
     G, D = build_nets("mlp", (2,), z_dim=2, width=64)
     opt_G = torch.optim.Adam(G.parameters(), lr=1e-4, betas=(0.0, 0.9))
     opt_D = torch.optim.Adam(D.parameters(), lr=4e-4, betas=(0.0, 0.9))
-    trainer = Trainer(G, D, opt_G, opt_D, loss="nonsaturating", seed=seed, batch_size=256)
+    trainer = Trainer(G, D, opt_G, opt_D, loss="nonsaturating", seed=seed)
     z = torch.randn(2500, 2, generator=torch.Generator().manual_seed(1))   # PacGAN: 2,500
     before = mixture_modes(generate(G, z), "ring8")
-    trainer.fit(data.x, steps=STEPS)
+    trainer.fit(data.x, steps=STEPS, batch_size=256)
     return before, mixture_modes(generate(G, z), "ring8")
 
 

@@ -18,7 +18,7 @@ from ganforge.improved import feature_matching_loss
 from ganforge.noise import InstanceNoise
 from ganforge.objective import Objective
 from ganforge.regularizers import build_penalties, r1
-from ganforge.steps import d_update, g_update, onestep_fused, onestep_stopgrad
+from ganforge.steps import Alternating, OneStep, d_update, g_update, onestep_fused, onestep_stopgrad
 
 
 def make(pair=mlp_pair, loss="nonsaturating", dtype=torch.float64, schedule="alternating",
@@ -87,7 +87,7 @@ def test_a_penalty_adds_exactly_interval_times_its_term_when_due(interval):
 
 
 def test_weight_clipping_bounds_D_after_every_step():
-    tr = make(loss="wasserstein", objective_kw={"clip_D": 0.01}, d_steps=2)
+    tr = make(loss="wasserstein", objective_kw={"clip_D": 0.01}, schedule=Alternating(d_steps=2))
     for _ in range(3):
         tr.step([real_for(mlp_pair), real_for(mlp_pair)])
         assert all(p.abs().max() <= 0.01 for p in tr.D.parameters())
@@ -144,7 +144,7 @@ def test_feature_matching_gradient_reaches_G_only_and_equals_the_reference(sched
 
 
 def test_feature_matching_with_stopgrad_is_refused():
-    tr = make(dcgan_pair, schedule="onestep", onestep_impl="stopgrad",
+    tr = make(dcgan_pair, schedule=OneStep(impl="stopgrad"),
               objective_kw={"feature_matching": 1.0})
     with pytest.raises(UserError, match="onestep_impl=fused"):
         tr.step(real_for(dcgan_pair))

@@ -13,7 +13,7 @@ from ganforge import Trainer
 from ganforge.errors import UserError
 from ganforge.freeze import frozen
 from ganforge.losses import LOSSES
-from ganforge.steps import OneStep, onestep_fused, onestep_stopgrad
+from ganforge.steps import Alternating, OneStep, onestep_fused, onestep_stopgrad
 
 IMPLS = {"fused": onestep_fused, "stopgrad": onestep_stopgrad}
 NETS = {
@@ -106,7 +106,7 @@ def test_stopgrad_is_inexact_with_dropout_and_fused_is_exact(loss, net):
 @pytest.mark.parametrize("impl", list(IMPLS))
 @pytest.mark.parametrize("loss", ["nonsaturating", "wasserstein"])
 def test_onestep_update_equals_a_hand_written_simultaneous_update(loss, impl):
-    tr = make("dcgan_bn", loss, torch.float64, schedule="onestep", onestep_impl=impl)
+    tr = make("dcgan_bn", loss, torch.float64, schedule=OneStep(impl=impl))
     real = real_for("dcgan_bn", dtype=torch.float64)
     G, D = copy.deepcopy(tr.G), copy.deepcopy(tr.D)
     opt_G = torch.optim.Adam(G.parameters(), lr=1e-3, betas=(0.5, 0.999))
@@ -133,7 +133,7 @@ def test_onestep_update_equals_a_hand_written_simultaneous_update(loss, impl):
 def test_fused_runs_each_network_forward_once_per_input():
     calls = {"G": 0, "D": 0}
     for impl, want_D in (("fused", 2), ("stopgrad", 3)):
-        tr = make("mlp", schedule="onestep", onestep_impl=impl)
+        tr = make("mlp", schedule=OneStep(impl=impl))
         calls = {"G": 0, "D": 0}
         tr.G.register_forward_hook(lambda *a: calls.__setitem__("G", calls["G"] + 1))
         tr.D.register_forward_hook(lambda *a: calls.__setitem__("D", calls["D"] + 1))
@@ -184,7 +184,7 @@ def test_dirac_gan_simultaneous_spirals_out_alternating_stays_bounded(loss):
     only shows near the equilibrium; that game is not the paper's example.)"""
     start = 2 ** 0.5
     for impl in IMPLS:
-        norms = dirac_norms("onestep", loss, onestep_impl=impl)
+        norms = dirac_norms(OneStep(impl=impl), loss)
         # Outward spiral: the norm grows, step after step.
         assert norms[-1] > 1.25 * start, (impl, norms[-1])
         assert all(b >= a - 1e-12 for a, b in zip(norms, norms[1:])), impl
@@ -204,14 +204,14 @@ def test_bilinear_dirac_gan_matches_the_closed_form():
 
 def test_onestep_rejects_k_step_schedules_and_foreign_options():
     G, D = mlp_pair()
-    with pytest.raises(UserError, match="d_steps and g_steps must be 1"):
-        Trainer(G, D, schedule="onestep", d_steps=2)
-    with pytest.raises(UserError, match="reuse_fake applies to schedule=alternating"):
-        Trainer(G, D, schedule="onestep", reuse_fake=True)
-    with pytest.raises(UserError, match="onestep_impl applies to schedule=onestep"):
-        Trainer(G, D, schedule="alternating", onestep_impl="fused")
+    with pytest.raises(TypeError):
+        OneStep(d_steps=2)   # the k:1 options are Alternating's
     with pytest.raises(UserError, match="onestep_impl must be one of"):
         OneStep(impl="fast")
+    with pytest.raises(UserError, match="unknown schedule 'onestpe'"):
+        Trainer(G, D, schedule="onestpe")
+    with pytest.raises(UserError, match="schedule must be a name"):
+        Trainer(G, D, schedule=42)
 
 
 def test_plan_shows_the_one_step_phase():
@@ -258,7 +258,7 @@ def test_onestep_under_bf16_autocast_matches_fp32_closely(loss):
 def test_reuse_fake_takes_the_G_step_on_the_D_steps_z():
     """Alternating with reuse_fake: one G forward per iteration, and the G step equals a G
     step through the updated D on the D step's own z."""
-    tr = make("mlp", reuse_fake=True)
+    tr = make("mlp", schedule=Alternating(reuse_fake=True))
     ref = make("mlp")
     real = real_for("mlp")
     calls = []

@@ -1,16 +1,16 @@
-"""The training plan is read off the live objects (seed 000)."""
+"""The training plan is read off the live objects (docs/problems.md, problem 1)."""
 
 import torch
 
 from conftest import mlp_pair
-from ganforge import Trainer
+from ganforge import Alternating, Trainer
 
 
 def test_plan_names_each_networks_optimizer_and_learning_rate():
     G, D = mlp_pair()
     opt_G = torch.optim.Adam(G.parameters(), lr=1e-4, betas=(0.0, 0.9))
     opt_D = torch.optim.RMSprop(D.parameters(), lr=5e-5)
-    plan = Trainer(G, D, opt_G, opt_D, loss="hinge", d_steps=5).plan()
+    plan = Trainer(G, D, opt_G, opt_D, loss="hinge", schedule=Alternating(d_steps=5)).plan()
     d, g = plan.phases
     assert (d.name, d.repeat, g.name, g.repeat) == ("D", 5, "G", 1)
     assert d.optimizer.startswith("opt_D = RMSprop(lr=5e-05")
@@ -27,7 +27,7 @@ def test_plan_names_each_networks_optimizer_and_learning_rate():
 
 def test_plan_follows_the_live_learning_rate():
     G, D = mlp_pair()
-    tr = Trainer(G, D, lr_G=3e-4, lr_D=1e-4)
+    tr = Trainer(G, D)
     tr.opt_D.param_groups[0]["lr"] = 7e-5
     assert "lr=7e-05" in tr.plan().phases[0].optimizer
 

@@ -244,11 +244,11 @@ def test_weight_penalty_l2_and_l1():
         net.weight.copy_(torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]]))
         net.bias.copy_(torch.tensor([0.5, -0.5]))
     torch.testing.assert_close(weight_penalty(net), torch.tensor(1 + 4 + 0.25 + 9 + 1 + 0.5))
-    torch.testing.assert_close(weight_penalty(net, p=1), torch.tensor(1 + 2 + 0.5 + 3 + 1 + 1.0))
+    torch.testing.assert_close(weight_penalty(net, order=1), torch.tensor(1 + 2 + 0.5 + 3 + 1 + 1.0))
     weight_penalty(net).backward()
     torch.testing.assert_close(net.weight.grad, 2 * net.weight.detach())
-    with pytest.raises(UserError, match="p=2"):
-        weight_penalty(net, p=3)
+    with pytest.raises(UserError, match="order=3"):
+        weight_penalty(net, order=3)
 
 
 def test_clip_weights_bounds_every_parameter_and_keeps_small_ones():

@@ -8,7 +8,7 @@ from conftest import assert_same, dcgan_pair, mlp_pair, snapshot
 from ganforge import Trainer
 from ganforge.data.range_check import DataRangeError
 from ganforge.errors import UserError
-from ganforge.preflight import check_data
+from ganforge.data.preflight import check_data
 from ganforge.sampling import generate, untouched
 
 
@@ -68,11 +68,11 @@ def test_checks_do_not_change_the_run():
     def run(check):
         torch.manual_seed(0)
         G, D = dcgan_pair(batchnorm=True, dropout=0.2)
-        tr = Trainer(G, D, seed=0, batch_size=8)
+        tr = Trainer(G, D, seed=0)
         x = torch.rand(16, 1, 28, 28) * 2 - 1
         if check:
             check_data(tr.players, x)
-        tr.fit(x, steps=2)
+        tr.fit(x, steps=2, batch_size=8)
         return snapshot(tr.G), snapshot(tr.D)
     (g1, d1), (g2, d2) = run(False), run(True)
     assert_same(g1, g2)

@@ -11,18 +11,20 @@ import pytest
 import torch
 
 from conftest import assert_same, assert_same_state, dcgan_pair, mlp_pair, opt_state, snapshot
-from ganforge import Trainer
+from ganforge import Alternating, Trainer
 from ganforge.errors import NonFiniteLossError, UserError
 from ganforge.losses import LOSSES
 from ganforge.steps import d_update, g_update
 
 
-def make_trainer(pair=mlp_pair, loss="nonsaturating", sgd_G=False, dtype=torch.float32, **kw):
+def make_trainer(pair=mlp_pair, loss="nonsaturating", sgd_G=False, dtype=torch.float32,
+                 d_steps=1, g_steps=1):
     G, D = (net.to(dtype) for net in pair())
     opt_G = (torch.optim.SGD(G.parameters(), lr=0.1, momentum=0.9) if sgd_G else
              torch.optim.Adam(G.parameters(), lr=1e-3, betas=(0.5, 0.999)))
     opt_D = torch.optim.Adam(D.parameters(), lr=2e-3, betas=(0.5, 0.999))
-    return Trainer(G, D, opt_G, opt_D, loss=loss, seed=0, device="cpu", **kw)
+    return Trainer(G, D, opt_G, opt_D, loss=loss, seed=0, device="cpu",
+                   schedule=Alternating(d_steps, g_steps))
 
 
 def real_batch(pair=mlp_pair, n=8, dtype=torch.float32):
@@ -41,7 +43,7 @@ def test_d_update_leaves_G_and_opt_G_untouched(pair):
     d_update(tr.players, real_batch(pair))
     for k, v in tr.G.named_parameters():
         assert torch.equal(v, G_params[k]) and torch.equal(v.grad, G_grads[k]), k
-    assert_same_state(opt_G_state := opt_state(tr.opt_G), opt_G_before)
+    assert_same_state(opt_state(tr.opt_G), opt_G_before)
     assert any(not torch.equal(a, b) for a, b in zip(snapshot(tr.D).values(),
                                                      D_before.values()))
     assert all(p.requires_grad for p in tr.G.parameters())

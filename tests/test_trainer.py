@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import assert_same, assert_same_state, dcgan_pair, mlp_pair, opt_state, snapshot
-from ganforge import Trainer
+from ganforge import Alternating, Trainer
 from ganforge.data import Batches
 from ganforge.errors import UserError
 
@@ -44,8 +44,8 @@ def test_missing_z_dim_is_a_clear_error():
 def _run(steps, seed=0, **kw):
     torch.manual_seed(seed)
     G, D = mlp_pair(dropout=0.1)   # dropout: the global RNG is part of the run
-    tr = Trainer(G, D, seed=seed, batch_size=16, device="cpu", **kw)
-    tr.fit(data(), steps=steps)
+    tr = Trainer(G, D, seed=seed, device="cpu", **kw)
+    tr.fit(data(), steps=steps, batch_size=16)
     return tr
 
 
@@ -57,16 +57,17 @@ def test_same_seed_same_run_bit_for_bit():
     assert not torch.equal(next(c.G.parameters()), next(a.G.parameters()))
 
 
-@pytest.mark.parametrize("kw", [{}, {"d_steps": 2}, {"g_steps": 3}])
+@pytest.mark.parametrize("kw", [{}, {"schedule": Alternating(d_steps=2)},
+                                {"schedule": Alternating(g_steps=3)}])
 def test_resume_from_state_dict_continues_exactly(kw):
     full = _run(20, **kw)
     half = _run(9, **kw)
     state = half.state_dict()
     torch.manual_seed(123)  # a fresh process would have another global RNG state
     G, D = mlp_pair(dropout=0.1)
-    resumed = Trainer(G, D, seed=0, batch_size=16, device="cpu", **kw)
+    resumed = Trainer(G, D, seed=0, device="cpu", **kw)
     resumed.load_state_dict(state)
-    resumed.fit(data(), steps=11)
+    resumed.fit(data(), steps=11, batch_size=16)
     assert resumed.step_count == full.step_count == 20
     assert resumed.images_seen == full.images_seen
     assert_same(snapshot(resumed.G), snapshot(full.G))
@@ -80,12 +81,12 @@ def test_resume_restores_lr_schedulers():
         torch.manual_seed(0)
         G, D = mlp_pair()
         opt_G, opt_D = torch.optim.Adam(G.parameters(), 1e-3), torch.optim.Adam(D.parameters(), 1e-3)
-        tr = Trainer(G, D, opt_G, opt_D, seed=0, batch_size=16,
+        tr = Trainer(G, D, opt_G, opt_D, seed=0,
                      sched_G=torch.optim.lr_scheduler.StepLR(opt_G, 3, gamma=0.5),
                      sched_D=torch.optim.lr_scheduler.LinearLR(opt_D, 1.0, 0.1, total_iters=10))
         if state:
             tr.load_state_dict(state)
-        tr.fit(data(), steps=steps)
+        tr.fit(data(), steps=steps, batch_size=16)
         return tr
     full = run(10)
     resumed = run(6, run(4).state_dict())
@@ -107,7 +108,7 @@ def test_fit_accepts_a_dataloader_and_batches():
 def test_step_returns_the_documented_stats():
     G, D = mlp_pair()
     stats = Trainer(G, D, seed=0).step(data(16))
-    for key in ("loss/D", "loss/G", "d_real", "d_fake", "time/step_ms", "lr/G", "lr/D",
+    for key in ("loss/D", "loss/G", "logits/real", "logits/fake", "time/step_ms", "lr/G", "lr/D",
                 "diag/d_real_acc", "diag/d_fake_acc"):
         assert isinstance(stats[key], float), key
 
@@ -145,7 +146,7 @@ def test_callbacks_see_every_step_and_the_end():
             events.append(("end", error))
 
     G, D = mlp_pair()
-    Trainer(G, D, seed=0, batch_size=16, callbacks=[Rec()]).fit(data(), steps=3)
+    Trainer(G, D, seed=0, callbacks=[Rec()]).fit(data(), steps=3, batch_size=16)
     assert events == [("start", 3), ("step", 1), ("step", 2), ("step", 3), ("end", None)]
 
 
@@ -153,13 +154,13 @@ def test_fit_twice_on_the_same_tensor_continues_the_data_stream():
     def run(chunks):
         torch.manual_seed(0)
         G, D = mlp_pair()
-        tr = Trainer(G, D, seed=0, batch_size=16)
+        tr = Trainer(G, D, seed=0)
         x = data()
         for n in chunks:
-            tr.fit(x, steps=n)
+            tr.fit(x, steps=n, batch_size=16)
         return tr
     a, b = run([3, 3, 2]), run([8])
-    assert a.batches.state_dict() == b.batches.state_dict()
+    assert a.feed.state_dict() == b.feed.state_dict()
     assert_same(snapshot(a.G), snapshot(b.G))
 
 
@@ -168,24 +169,25 @@ def test_fit_checks_the_data_range_against_G_before_the_first_step():
     from ganforge.nets import DCGANDiscriminator, DCGANGenerator
     G = DCGANGenerator(z_dim=8, channels=1, image_size=28, width=8)
     D = DCGANDiscriminator(channels=1, image_size=28, width=8)
-    images01 = torch.rand(32, 1, 28, 28)                     # [0, 1]: the seed-004 mistake
-    tr = Trainer(G, D, seed=0, batch_size=8)
+    images01 = torch.rand(32, 1, 28, 28)                     # [0, 1]: problem 5's mistake
+    tr = Trainer(G, D, seed=0)
     with pytest.raises(DataRangeError, match=r"\[0, 1\]"):
-        tr.fit(images01, steps=1)
+        tr.fit(images01, steps=1, batch_size=8)
     assert tr.step_count == 0
     loader = torch.utils.data.DataLoader(images01 * 255, batch_size=8)
     with pytest.raises(DataRangeError, match=r"\[0, 255\]"):
         tr.fit(loader, steps=1)
-    auto = Trainer(G, D, seed=0, batch_size=8, data_scale="auto")
-    auto.fit(images01, steps=1)
-    assert auto.notes and "rescaled" in auto.notes[0]
-    assert float(auto.batches.x.min()) >= -1.0 and float(auto.batches.x.max()) <= 1.0
+    auto = Trainer(G, D, seed=0)
+    auto.fit(images01, steps=1, batch_size=8, data_scale="auto")
+    assert auto.feed.notes and "rescaled" in auto.feed.notes[0]
+    x = auto.feed.batches.x
+    assert float(x.min()) >= -1.0 and float(x.max()) <= 1.0
 
 
 def test_a_dataloader_after_a_tensor_is_not_served_the_old_stream():
     G, D = mlp_pair()
-    tr = Trainer(G, D, seed=0, batch_size=16)
-    tr.fit(data(), steps=1)
+    tr = Trainer(G, D, seed=0)
+    tr.fit(data(), steps=1, batch_size=16)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data(32) + 100), batch_size=8)
     seen = []
     hook = D.register_forward_pre_hook(
@@ -193,7 +195,7 @@ def test_a_dataloader_after_a_tensor_is_not_served_the_old_stream():
     tr.fit(loader, steps=1)
     tr.fit(loader, steps=1)
     hook.remove()
-    assert tr.batches is None
+    assert tr.feed.batches is None
     # Each fit's D step saw a full real batch of the loader (shifted by +100); the 4-sample
     # entries are the shape check on the first batch.
     assert [n for n, mean in seen if mean > 50] == [4, 8, 4, 8]

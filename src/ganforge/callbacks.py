@@ -123,7 +123,10 @@ class TensorBoardLogger(_IntervalLogger):
             from torch.utils.tensorboard import SummaryWriter  # slow import: only when used
 
             make_dirs(self.log_dir)  # a clean WriteError here, not one deep in tensorboard
-            self.writer = SummaryWriter(self.log_dir, purge_step=trainer.step_count or None)
+            # TensorBoard hides events at steps >= purge_step: keep the checkpoint's own step,
+            # as metrics.jsonl does, and drop what the interrupted run logged after it.
+            self.writer = SummaryWriter(self.log_dir, purge_step=(trainer.step_count + 1
+                                                                  if trainer.step_count else None))
 
     def on_fit_end(self, trainer, error):
         super().on_fit_end(trainer, error)
@@ -230,7 +233,7 @@ class Progress(Callback):
     """A progress bar with step, losses, steps/s and ETA (tqdm) on a terminal; a plain line
     every ``every`` steps when the output is not a terminal (CI logs)."""
 
-    KEYS = ("loss/D", "loss/G", "d_real", "d_fake")
+    KEYS = ("loss/D", "loss/G", "logits/real", "logits/fake")
 
     def __init__(self, every: int = 50, stream=None, force_plain: bool = False):
         self.every, self.stream = every, stream or sys.stderr

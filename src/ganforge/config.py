@@ -95,7 +95,7 @@ def _nets():
 
 
 def _balance_modes():
-    from .balancer import MODES
+    from .doctor.balance import MODES
     return MODES
 
 
@@ -243,9 +243,11 @@ class Config:
 
 
 SHORTHAND = {"data": "name", "model": "name"}   # data=ring8 means data.name=ring8
-# Options that belong to one schedule; a non-default value under the other is an error.
-SCHEDULE_OPTIONS = {"d_steps": "alternating", "g_steps": "alternating",
-                    "reuse_fake": "alternating", "onestep_impl": "onestep"}
+# Config keys that are a schedule's options: key -> (schedule, its constructor's parameter).
+# A non-default value under the other schedule is an error.
+SCHEDULE_OPTIONS = {"d_steps": ("alternating", "d_steps"), "g_steps": ("alternating", "g_steps"),
+                    "reuse_fake": ("alternating", "reuse_fake"),
+                    "onestep_impl": ("onestep", "impl")}
 
 
 def _hints(cls) -> dict[str, Any]:
@@ -389,16 +391,17 @@ def _get(cfg: Any, dotted: str) -> Any:
 
 def check_combination(cfg: Config) -> None:
     """The rules that involve more than one key (one UserError each, naming both)."""
-    from .balancer import resolve_mode
+    from .doctor.balance import resolve_mode
     from .losses import LOSSES
     from .optim import LR_SCHEDULES, OPTIMIZERS
 
     defaults = Config()
-    for key, owner in SCHEDULE_OPTIONS.items():
+    for key, (owner, _) in SCHEDULE_OPTIONS.items():
         value = getattr(cfg, key)
         if owner != cfg.schedule and value != getattr(defaults, key):
             raise UserError(f"{key}={value} applies to schedule={owner} only, not to "
                             f"schedule={cfg.schedule}: remove it or set schedule={owner}")
+    make_schedule(cfg)   # the schedule's own checks
     if cfg.schedule == "onestep" and cfg.onestep_impl == "stopgrad" and cfg.feature_matching:
         raise UserError("feature_matching with schedule=onestep needs onestep_impl=fused (the "
                         "stop-gradient form would need a second stop-gradient pair for D's "
@@ -432,6 +435,16 @@ def check_combination(cfg: Config) -> None:
         from .metrics.names import parse_metrics
         parse_metrics(cfg.eval.metrics, cfg.data.name)
     resolve_mode(cfg.balance, None, LOSSES[cfg.loss], cfg.schedule)
+
+
+def make_schedule(cfg: Config):
+    """The schedule object of ``cfg``: ``Alternating(d_steps, g_steps, reuse_fake)`` or
+    ``OneStep(impl)``."""
+    from .steps import SCHEDULES
+
+    options = {param: getattr(cfg, key) for key, (owner, param) in SCHEDULE_OPTIONS.items()
+               if owner == cfg.schedule}
+    return SCHEDULES[cfg.schedule](**options)
 
 
 def parse_overrides(items: list[str]) -> list[tuple[str, str]]:

@@ -44,20 +44,14 @@ def latent_z(seed: int, n: int, z_shape: tuple[int, ...]) -> torch.Tensor:
 
 
 def pick_generator(trainer, ema: bool | None):
-    """(module, "G" | "G_ema"): G_ema when the trainer has one and ``ema`` is not False.
-
-    The averaged G is looked up as ``trainer.G_ema`` or ``trainer.ema.G_ema``, and is absent
-    (None) when the run trained without EMA.
-    """
-    G_ema = getattr(trainer, "G_ema", None)
-    if G_ema is None:
-        G_ema = getattr(getattr(trainer, "ema", None), "G_ema", None)
-    if ema and G_ema is None:
+    """(module, "G" | "G_ema"): ``trainer.G_sample`` (G_ema when the run has one) unless
+    ``ema`` is False; ``ema=True`` on a run without EMA is a UserError."""
+    if ema and trainer.G_ema is None:
         raise UserError("--ema was asked for, but this run has no G_ema (EMA was off when it "
                         "trained): drop --ema")
-    if G_ema is not None and ema is not False:
-        return G_ema, "G_ema"
-    return trainer.G, "G"
+    if ema is False or trainer.G_ema is None:
+        return trainer.G, "G"
+    return trainer.G_sample, "G_ema"
 
 
 def reference_data(run, split: str) -> torch.Tensor:

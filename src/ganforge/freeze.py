@@ -2,7 +2,8 @@
 
 While G learns, D is frozen: its parameters do not require grad, so autograd computes no
 gradient for them (it still back-propagates *through* D to G's output). This is what a Keras
-user gets wrong with ``D.trainable = False`` between compiles (seed 000): here the freeze is a
+user gets wrong with ``D.trainable = False`` between compiles (docs/problems.md, problem 1): the
+freeze here is a
 ``with`` block, in force exactly while the block runs, and the flags each parameter had before
 are restored afterwards, also when the block raises.
 """
@@ -18,15 +19,15 @@ from ._lazy import torch
 @contextmanager
 def frozen(*modules: torch.nn.Module) -> Iterator[None]:
     """Turn off ``requires_grad`` on every parameter of ``modules``; restore on exit."""
-    params = [p for m in modules for p in m.parameters()]
-    saved = [p.requires_grad for p in params]
+    params = [param for m in modules for param in m.parameters()]
+    saved = [param.requires_grad for param in params]
     try:
-        for p in params:
-            p.requires_grad_(False)
+        for param in params:
+            param.requires_grad_(False)
         yield
     finally:
-        for p, flag in zip(params, saved):
-            p.requires_grad_(flag)
+        for param, flag in zip(params, saved):
+            param.requires_grad_(flag)
 
 
 # The name a reader looks for first.

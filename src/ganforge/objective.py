@@ -1,6 +1,6 @@
 """Everything that shapes the two players' objectives beyond the base loss, in one record.
 
-The update strategies (``steps/``) ask an :class:`Objective` four things and nothing else:
+The update steps (``steps/``) ask an :class:`Objective` these things and nothing else:
 
 - ``d_input(x)``: every batch D sees, real or fake, in either phase, passes through instance
   noise and differentiable augmentation (the same function for real and fake, so D cannot
@@ -9,13 +9,18 @@ The update strategies (``steps/``) ask an :class:`Objective` four things and not
   R2, DRAGAN, L2 on D's weights, historical averaging), at the same parameters as the loss;
 - ``g_terms(G, D, real, fake)``: the terms added to G's loss (feature matching, L2 on G's
   weights, historical averaging);
-- ``before_step`` / ``after_step``: gradient-norm clipping before an optimizer step, WGAN
-  weight clipping and the historical averages after it.
+- ``real_label``: D's target for real samples (one-sided label smoothing);
+- around a network's optimizer step (``steps/update.py``, in this order): ``clip_gradients``
+  before it, ``constrain`` (WGAN weight clipping) and ``record_update`` (historical average,
+  update count) after it.
 
-``real_label`` (one-sided label smoothing) goes into the D loss. All randomness here (alpha of
-GP and DRAGAN, augmentation, noise) comes from the objective's own generator, which is
-checkpointed with the update counters, so a resumed run continues bit for bit. The lazy
-regularization scaling lives in :class:`ganforge.regularizers.Penalty`.
+What changes while training is one explicit record, :class:`ObjectiveState` (the generator
+all randomness here comes from: alpha of GP and DRAGAN, augmentation, noise; the update
+counts the lazy intervals read; the historical averages; the real label), checkpointed with
+``state_dict``, so a resumed run continues bit for bit. A rebalancing controller changes the
+objective through two named setters only: :meth:`Objective.set_real_label` and
+:meth:`Objective.set_augment_p`. The lazy regularization scaling lives in
+:class:`ganforge.regularizers.Penalty`.
 """
 
 from __future__ import annotations
@@ -40,14 +45,24 @@ def _add(total: Tensor | None, term: Tensor) -> Tensor:
 
 
 @dataclass
+class ObjectiveState:
+    """Everything about the objective that changes while training (checkpointed)."""
+
+    generator: torch.Generator            # alpha of GP/DRAGAN, augmentation, instance noise
+    real_label: float                     # D's real target; a controller may lower it
+    updates: dict[str, int] = field(default_factory=lambda: {"D": 0, "G": 0})  # per network
+    history: dict[str, HistoricalAverage] = field(default_factory=dict)
+
+
+@dataclass
 class Objective:
     """The extra terms and transforms; the default is the plain loss (every method a no-op).
 
     Args:
         penalties: D penalties (``regularizers.build_penalties``) and G penalties
             (``Penalty(target="G")``), each with its weight and lazy interval.
-        real_label: D's target for real samples (< 1: one-sided label smoothing; the fake
-            side is never smoothed). A controller may change it during training.
+        real_label: D's initial target for real samples (< 1: one-sided label smoothing; the
+            fake side is never smoothed).
         feature_matching: weight of ||E f(real) - E f(fake)||^2 added to G's loss, f = D's
             features (``D.features`` or the submodule ``feature_layer``).
         historical_averaging: weight of ||theta - mean of past theta||^2 in each player's loss.
@@ -70,6 +85,7 @@ class Objective:
     augment: DiffAugment | None = None
     noise: InstanceNoise | None = None
     seed: int = 0
+    state: ObjectiveState = field(init=False, repr=False)
 
     def __post_init__(self):
         if not 0.0 < self.real_label <= 1.0:
@@ -79,29 +95,28 @@ class Objective:
                     "grad_clip_G", "grad_clip_D"):
             if not getattr(self, key) >= 0:
                 raise UserError(f"{key} must be >= 0 (0 turns it off), got {getattr(self, key)!r}")
-        self.generator = torch.Generator().manual_seed(self.seed)
-        self.updates = {"D": 0, "G": 0}          # 0-based update counts, for lazy intervals
-        self.history: dict[str, HistoricalAverage] = {}
+        self.state = ObjectiveState(torch.Generator().manual_seed(self.seed), self.real_label)
 
-    # --- what the strategies call ----------------------------------------------------------
+    # --- what the steps read ---------------------------------------------------------------
     @property
     def plain_g(self) -> bool:
         """True when G's loss is the base loss alone (one-step's zero-sum shortcut applies)."""
         return (self.feature_matching == 0 and self.historical_averaging == 0
-                and self.l2_G == 0 and not any(p.target == "G" for p in self.penalties))
+                and self.l2_G == 0 and not any(pen.target == "G" for pen in self.penalties))
 
     def d_input(self, x: Tensor) -> Tensor:
         """Instance noise, then augmentation: every batch D sees goes through here."""
         if self.noise is not None:
-            x = self.noise(x, self.updates["D"], self.generator)
+            x = self.noise(x, self.state.updates["D"], self.state.generator)
         if self.augment is not None:
-            x = self.augment(x, self.generator)
+            x = self.augment(x, self.state.generator)
         return x
 
     def d_terms(self, D: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor | None, dict]:
         """Penalties added to D's loss (computed on the un-augmented, detached batches)."""
-        total, stats = penalty_terms([p for p in self.penalties if p.target == "D"],
-                                     self.updates["D"], D, real, fake.detach(), self.generator)
+        total, stats = penalty_terms([pen for pen in self.penalties if pen.target == "D"],
+                                     self.state.updates["D"], D, real, fake.detach(),
+                                     self.state.generator)
         if self.historical_averaging > 0:
             term = self._history("D", D).penalty(D)
             stats["reg/hist_D"] = term.detach()
@@ -112,8 +127,9 @@ class Objective:
                 ) -> tuple[Tensor | None, dict]:
         """Terms added to G's loss. ``fake`` carries G's graph; D must be kept out of these
         terms' weight gradients by the caller (frozen, or gradients requested for G only)."""
-        total, stats = penalty_terms([p for p in self.penalties if p.target == "G"],
-                                     self.updates["G"], G, real, fake, self.generator)
+        total, stats = penalty_terms([pen for pen in self.penalties if pen.target == "G"],
+                                     self.state.updates["G"], G, real, fake,
+                                     self.state.generator)
         if self.feature_matching > 0:
             if real is None:
                 raise UserError("feature matching needs a real batch in G's step")
@@ -132,20 +148,39 @@ class Objective:
             total = _add(total, self.historical_averaging * term)
         return total, stats
 
-    def before_step(self, which: str, module: nn.Module) -> None:
-        """Gradient-norm clipping of ``which`` ("G" or "D") before its optimizer steps."""
-        max_norm = self.grad_clip_G if which == "G" else self.grad_clip_D
+    # --- around an optimizer step (steps/update.py calls these, in this order) -------------
+    def clip_gradients(self, name: str, params: list[Tensor]) -> None:
+        """Gradient-norm clipping of network ``name`` ("G" or "D") before its step."""
+        max_norm = {"G": self.grad_clip_G, "D": self.grad_clip_D}[name]
         if max_norm > 0:
-            nn.utils.clip_grad_norm_([p for p in module.parameters() if p.grad is not None],
-                                     max_norm)
+            nn.utils.clip_grad_norm_(params, max_norm)
 
-    def after_step(self, which: str, module: nn.Module) -> None:
-        """After ``which`` stepped: WGAN clipping, historical average, the update count."""
-        if which == "D" and self.clip_D > 0:
+    def constrain(self, name: str, module: nn.Module) -> None:
+        """WGAN weight clipping of D after its step (Arjovsky et al. 2017)."""
+        if name == "D" and self.clip_D > 0:
             clip_weights_(module, self.clip_D)
+
+    def record_update(self, name: str, module: nn.Module) -> None:
+        """After ``name``'s step: its historical average, then its update count."""
         if self.historical_averaging > 0:
-            self._history(which, module).update(module)
-        self.updates[which] += 1
+            self._history(name, module).update(module)
+        self.state.updates[name] += 1
+
+    # --- what a rebalancing controller may change ------------------------------------------
+    def set_real_label(self, value: float) -> None:
+        """One-sided label smoothing from now on: D's real target ``value`` in (0, 1]."""
+        if not 0.0 < value <= 1.0:
+            raise UserError(f"the real label must be in (0, 1], got {value!r}")
+        self.state.real_label = float(value)
+
+    def set_augment_p(self, p: float, policy: tuple[str, ...] = ("translation", "cutout")
+                      ) -> None:
+        """The augmentation probability from now on; augmentation with ``policy`` is switched
+        on at ``p`` if the run had none."""
+        if self.augment is None:
+            self.augment = DiffAugment(p=p, policy=policy)
+        else:
+            self.augment.p = p
 
     def describe(self) -> list[str]:
         """One line per active term, for the training plan."""
@@ -154,9 +189,9 @@ class Objective:
             every = (f"every {pen.interval} {pen.target} steps with weight x{pen.interval} "
                      "(lazy)" if pen.interval > 1 else "every step")
             lines.append(f"{pen.target} loss + {pen.weight:g} * {pen.name}, {every}")
-        if self.real_label != 1.0:
-            lines.append(f"one-sided label smoothing: D's real target {self.real_label:g}, "
-                         "fake target unchanged")
+        if self.state.real_label != 1.0:
+            lines.append(f"one-sided label smoothing: D's real target "
+                         f"{self.state.real_label:g}, fake target unchanged")
         for key, text in (("feature_matching", "G loss + {:g} * feature matching "
                                                "||E f(real) - E f(fake)||^2"),
                           ("historical_averaging", "each loss + {:g} * ||theta - mean of "
@@ -177,22 +212,23 @@ class Objective:
         return lines
 
     # --- state -----------------------------------------------------------------------------
-    def _history(self, which: str, module: nn.Module) -> HistoricalAverage:
-        if which not in self.history:
-            self.history[which] = HistoricalAverage(module)
-        return self.history[which]
+    def _history(self, name: str, module: nn.Module) -> HistoricalAverage:
+        if name not in self.state.history:
+            self.state.history[name] = HistoricalAverage(module)
+        return self.state.history[name]
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state(), "updates": dict(self.updates),
-                "real_label": self.real_label,
+        st = self.state
+        return {"generator": st.generator.get_state(), "updates": dict(st.updates),
+                "real_label": st.real_label,
                 "augment": self.augment.state_dict() if self.augment is not None else None,
-                "history": {k: h.state_dict() for k, h in self.history.items()}}
+                "history": {k: h.state_dict() for k, h in st.history.items()}}
 
     def load_state_dict(self, state: dict, modules: dict[str, nn.Module]) -> None:
-        self.generator.set_state(state["generator"])
-        self.updates = dict(state["updates"])
-        self.real_label = float(state["real_label"])
+        self.state.generator.set_state(state["generator"])
+        self.state.updates = dict(state["updates"])
+        self.state.real_label = float(state["real_label"])
         if self.augment is not None and state.get("augment") is not None:
             self.augment.load_state_dict(state["augment"])
-        for k, saved in state.get("history", {}).items():
-            self._history(k, modules[k]).load_state_dict(saved)
+        for name, saved in state.get("history", {}).items():
+            self._history(name, modules[name]).load_state_dict(saved)

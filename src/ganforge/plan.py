@@ -1,21 +1,20 @@
 """The training plan: for each phase, the loss, which parameters get gradients, and which
 optimizer with which learning rate updates them.
 
-It answers seed 000 ("which learning rate does my generator get?") from the live objects, not
-from the config text: the parameters that get gradients are read off ``requires_grad`` inside
-the phase's own freeze context, and the optimizer description is read off the optimizer's
-``param_groups`` and compared with the parameters it holds.
+It answers "which learning rate does my generator get?" (docs/problems.md, problem 1) from the
+live objects, not from the config text: the plan is printed from the same :class:`Phase`
+records the step runs (``steps/phase.py``), the parameters that get gradients are read off
+``requires_grad`` inside the phase's own freeze context, and the optimizer description is read
+off the optimizer's ``param_groups`` and compared with the parameters it holds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-from torch import nn
-
+from ._lazy import torch
 from .players import Players
-from .steps.phase import FROZEN
+from .steps.phase import Isolation, Phase
 
 
 @dataclass(frozen=True)
@@ -105,59 +104,55 @@ def describe_scheduler(sched) -> str:
     return f"{type(sched).__name__}({inner})"
 
 
-def _opt_name(p: Players, opt: torch.optim.Optimizer) -> str:
-    return "opt_G" if opt is p.opt_G else "opt_D" if opt is p.opt_D else "an optimizer"
+def _part_plan(phase: Phase, part, players: Players) -> PhasePlan:
+    trains_net, other = part.trains, part.kept_out
+    with phase.context():
+        trains = [t for t in trains_net.net.parameters() if t.requires_grad]
+        leaked = [t for t in other.net.parameters() if t.requires_grad]
+    in_opt = {id(t) for g in trains_net.opt.param_groups for t in g["params"]}
+    trains_ids = {id(t) for t in trains}
+    name = trains_net.name
+    if in_opt == trains_ids:
+        covers = f"which holds exactly {name}'s {len(trains)} trainable tensors"
+    else:
+        problems = []
+        if trains_ids - in_opt:
+            problems.append(f"{len(trains_ids - in_opt)} trainable tensors of {name} are "
+                            "in no optimizer and never change")
+        if in_opt - trains_ids:
+            problems.append(f"it holds {len(in_opt - trains_ids)} tensors that are not "
+                            f"trainable parameters of {name}")
+        covers = "BUT " + " and ".join(problems)
+    if part.isolation is not Isolation.FROZEN:
+        # One-step part: the other network is not frozen (its own part needs gradients);
+        # it is kept out of this loss's gradient by the mechanism named here.
+        leaked, blocked = [], f"{other.name} gets no gradient from this loss: " \
+                              f"{part.isolation.describe(name, other.name)}"
+    elif leaked:
+        blocked = f"{other.name}: {len(leaked)} tensors STILL require grad"
+    else:
+        blocked = (f"{other.name} (requires_grad off for all "
+                   f"{_count(list(other.net.parameters()))}; no gradient computed, "
+                   f"opt_{other.name} does not step)")
+    return PhasePlan(
+        name=name, repeat=phase.repeat, loss=part.loss, trains=f"{name}: {_count(trains)}",
+        grads_in_frozen=len(leaked), frozen=blocked,
+        simultaneous=phase.name if phase.simultaneous else "",
+        optimizer=f"opt_{name} = {describe_optimizer(trains_net.opt)}",
+        optimizer_covers=covers, note="" if phase.simultaneous else phase.note)
 
 
-def _net_name(p: Players, module: nn.Module) -> str:
-    return "G" if module is p.G else "D" if module is p.D else type(module).__name__
-
-
-def training_plan(strategy, p: Players, schedulers: dict | None = None,
+def training_plan(schedule, players: Players, schedulers: dict | None = None,
                   extras: tuple[str, ...] = ()) -> TrainingPlan:
-    """Read the plan off ``strategy.phases(p)`` and the live networks and optimizers."""
-    phases = []
-    for ph in strategy.phases(p):
-        with ph.context():
-            trains = [t for t in ph.trains.parameters() if t.requires_grad]
-            leaked = [t for t in ph.frozen.parameters() if t.requires_grad]
-        in_opt = {id(t) for g in ph.opt.param_groups for t in g["params"]}
-        trains_ids = {id(t) for t in trains}
-        net = _net_name(p, ph.trains)
-        if in_opt == trains_ids:
-            covers = f"which holds exactly {net}'s {len(trains)} trainable tensors"
-        else:
-            problems = []
-            if trains_ids - in_opt:
-                problems.append(f"{len(trains_ids - in_opt)} trainable tensors of {net} are "
-                                "in no optimizer and never change")
-            if in_opt - trains_ids:
-                problems.append(f"it holds {len(in_opt - trains_ids)} tensors that are not "
-                                f"trainable parameters of {net}")
-            covers = "BUT " + " and ".join(problems)
-        frozen_net = _net_name(p, ph.frozen)
-        idle_opt = _opt_name(p, p.opt_G if ph.frozen is p.G else p.opt_D)
-        all_frozen = _count(list(ph.frozen.parameters()))
-        if ph.blocked != FROZEN:
-            # One-step part: the other network is not frozen (its own part needs gradients);
-            # it is kept out of this loss's gradient by the mechanism named here.
-            leaked, blocked = [], f"{frozen_net} gets no gradient from this loss: {ph.blocked}"
-        elif leaked:
-            blocked = f"{frozen_net}: {len(leaked)} tensors STILL require grad"
-        else:
-            blocked = (f"{frozen_net} (requires_grad off for all {all_frozen}; no gradient "
-                       f"computed, {idle_opt} does not step)")
-        phases.append(PhasePlan(
-            name=ph.name, repeat=ph.repeat, loss=ph.loss_formula,
-            trains=f"{net}: {_count(trains)}", grads_in_frozen=len(leaked), frozen=blocked,
-            simultaneous=ph.simultaneous,
-            optimizer=f"{_opt_name(p, ph.opt)} = {describe_optimizer(ph.opt)}",
-            optimizer_covers=covers, note=ph.note,
-        ))
+    """Read the plan off ``schedule.phases(players)`` (the records the step runs) and the
+    live networks and optimizers."""
+    phases = schedule.phases(players)
+    parts = tuple(_part_plan(ph, part, players) for ph in phases for part in ph.parts)
+    notes = tuple(f"{ph.name}: {ph.note}" for ph in phases if ph.simultaneous and ph.note)
     schedulers = schedulers or {}
     return TrainingPlan(
-        schedule=strategy.name, phases=tuple(phases),
+        schedule=schedule.name, phases=parts,
         lr_schedules={k: describe_scheduler(schedulers.get(k)) for k in ("G", "D")},
-        precision=p.precision, device=str(p.device),
-        extras=(*p.objective.describe(), *extras),
+        precision=players.precision, device=str(players.device),
+        extras=(*notes, *players.objective.describe(), *extras),
     )

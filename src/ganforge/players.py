@@ -2,11 +2,11 @@
 
 :class:`Players` bundles G, D, their optimizers, the loss (with its extra terms, an
 :class:`~ganforge.objective.Objective`), the latent sampler and the precision
-context. It holds no training logic: update strategies (``steps.py``) read it and step it.
+context. It holds no training logic: the update steps (``steps/``) read it and step it.
 There is exactly one optimizer per network and no combined optimizer; :func:`check_optimizer`
 proves at construction that ``opt_G`` holds exactly G's trainable parameters and ``opt_D``
-exactly D's (seed 000: a third, combined optimizer is how users lose track of which learning
-rate updates which network).
+exactly D's (a third, "combined" optimizer is how Keras users lose track of which learning
+rate updates which network: docs/problems.md, problem 1).
 """
 
 from __future__ import annotations
@@ -21,6 +21,19 @@ from .losses import Loss
 from .objective import Objective
 
 PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class Player:
+    """One network and the one optimizer that updates it. ``name`` ("G" or "D") keys its
+    stats (``diag/grad_norm_D``) and its settings in the objective (clipping, update counts)."""
+
+    name: str
+    net: nn.Module
+    opt: torch.optim.Optimizer
+
+    def trainable(self) -> list[torch.Tensor]:
+        return [t for t in self.net.parameters() if t.requires_grad]
 
 
 @dataclass
@@ -40,6 +53,14 @@ class Players:
     objective: Objective = field(default_factory=Objective)
     diag_every: int = 10   # update-to-weight ratios every N updates of each network (0: never)
 
+    @property
+    def generator(self) -> Player:
+        return Player("G", self.G, self.opt_G)
+
+    @property
+    def discriminator(self) -> Player:
+        return Player("D", self.D, self.opt_D)
+
     def sample_z(self, n: int) -> torch.Tensor:
         """(n, *z_shape) standard normal latents from this run's own generator (not the global
         RNG, so sampling z is reproducible and checkpointed independently of dropout etc.)."""
@@ -57,9 +78,9 @@ class Players:
 def check_optimizer(opt: torch.optim.Optimizer, own: nn.Module, own_name: str,
                     other: nn.Module, other_name: str) -> None:
     """Raise UserError unless ``opt`` holds exactly ``own``'s trainable parameters."""
-    in_opt = {id(p) for group in opt.param_groups for p in group["params"]}
-    other_ids = {id(p) for p in other.parameters()}
-    own_trainable = {id(p): n for n, p in own.named_parameters() if p.requires_grad}
+    in_opt = {id(param) for group in opt.param_groups for param in group["params"]}
+    other_ids = {id(param) for param in other.parameters()}
+    own_trainable = {id(param): n for n, param in own.named_parameters() if param.requires_grad}
     opt_name = f"opt_{own_name}"
     stolen = in_opt & other_ids
     if stolen:
@@ -74,7 +95,7 @@ def check_optimizer(opt: torch.optim.Optimizer, own: nn.Module, own_name: str,
             f"(first: {missing[0]}); build {opt_name} from {own_name}.parameters(), or set "
             "requires_grad=False on parameters you mean to keep fixed"
         )
-    foreign = in_opt - set(own_trainable) - {id(p) for p in own.parameters()}
+    foreign = in_opt - set(own_trainable) - {id(param) for param in own.parameters()}
     if foreign:
         raise UserError(
             f"{opt_name} holds {len(foreign)} tensor(s) that are not parameters of {own_name}; "
@@ -96,9 +117,9 @@ def infer_z_shape(G: nn.Module, z_dim: int | tuple[int, ...] | None) -> tuple[in
 
 def param_dtype(module: nn.Module) -> torch.dtype:
     """The floating dtype of a module's parameters (z is drawn in it), float32 by default."""
-    for p in module.parameters():
-        if p.is_floating_point():
-            return p.dtype
+    for param in module.parameters():
+        if param.is_floating_point():
+            return param.dtype
     return torch.float32
 
 

@@ -2,7 +2,7 @@
 
 Every gradient penalty returns an *unweighted* scalar in float32 (float64 stays float64) that
 gradients flow through into D's parameters (``create_graph=True``); the update strategy adds
-``sum(penalty.factor(step) * value)`` to D's loss before its one backward.
+``sum(penalty.factor(updates) * value)`` to D's loss before its one backward.
 
 - ``gradient_penalty``: WGAN-GP (Gulrajani et al. 2017), mean_i (||grad D(x_hat_i)|| - 1)^2,
   x_hat = alpha * real + (1 - alpha) * fake, one alpha ~ U[0, 1) per sample; ``one_sided``:
@@ -157,15 +157,15 @@ def dragan(D: nn.Module, real: Tensor, *, c: float = 0.5,
 
 
 # --- weight penalties and constraints ---------------------------------------------------------
-def weight_penalty(module: nn.Module, p: int = 2) -> Tensor:
-    """p=2: sum of squared parameters (L2); p=1: sum of absolute values (L1). All parameters
-    of ``module`` that require grad, biases included."""
-    if p not in (1, 2):
-        raise UserError(f"weight_penalty p={p!r}: use p=2 (L2) or p=1 (L1)")
+def weight_penalty(module: nn.Module, order: int = 2) -> Tensor:
+    """order=2: sum of squared parameters (L2); order=1: sum of absolute values (L1). All
+    parameters of ``module`` that require grad, biases included."""
+    if order not in (1, 2):
+        raise UserError(f"weight_penalty order={order!r}: use 2 (L2) or 1 (L1)")
     params = [w for w in module.parameters() if w.requires_grad]
     if not params:
         return torch.zeros(())
-    terms = [(at_least_fp32(w).square() if p == 2 else at_least_fp32(w).abs()).sum()
+    terms = [(at_least_fp32(w).square() if order == 2 else at_least_fp32(w).abs()).sum()
              for w in params]
     return torch.stack(terms).sum()
 
@@ -237,13 +237,14 @@ class Penalty:
     def stat_key(self) -> str:
         return f"reg/{self.name}"
 
-    def due(self, step: int) -> bool:
-        """Computed at updates 0, interval, 2*interval, ... of the target network (0-based)."""
-        return step % self.interval == 0
+    def due(self, updates: int) -> bool:
+        """Computed when the target network has made 0, interval, 2*interval, ... updates."""
+        return updates % self.interval == 0
 
-    def factor(self, step: int) -> float:
-        """The weight to apply at update ``step``: weight * interval when due, else 0."""
-        return float(self.weight * self.interval) if self.due(step) else 0.0
+    def factor(self, updates: int) -> float:
+        """The weight to apply when the target network has made ``updates`` updates:
+        weight * interval when due, else 0."""
+        return float(self.weight * self.interval) if self.due(updates) else 0.0
 
     def __call__(self, net: nn.Module, real: Tensor, fake: Tensor,
                  generator: torch.Generator | None = None) -> Tensor:
@@ -299,15 +300,15 @@ def build_penalties(*, gp: float = 0.0, gp_one_sided: bool = False, r1: float = 
     return out
 
 
-def penalty_terms(penalties: list[Penalty], step: int, net: nn.Module, real: Tensor,
+def penalty_terms(penalties: list[Penalty], updates: int, net: nn.Module, real: Tensor,
                   fake: Tensor, generator: torch.Generator | None = None
                   ) -> tuple[Tensor | None, dict[str, Tensor]]:
-    """sum(factor(step) * value) over the penalties due at ``step``, and their unweighted
-    values as stats (``reg/<name>``, detached). (None, {}) when none is due. No backward here:
-    the caller adds the total to the loss."""
+    """sum(factor(updates) * value) over the penalties due after the target network's
+    ``updates`` updates, and their unweighted values as stats (``reg/<name>``, detached).
+    (None, {}) when none is due. No backward here: the caller adds the total to the loss."""
     total, stats = None, {}
     for pen in penalties:
-        factor = pen.factor(step)
+        factor = pen.factor(updates)
         if factor == 0.0:
             continue
         value = pen(net, real, fake, generator)

@@ -14,8 +14,9 @@ from . import __version__
 from .augment import DiffAugment
 from .callbacks import Checkpointer, JSONLLogger, Progress, SampleGrid, TensorBoardLogger
 from .checkpoint import signature, signature_differences
-from .config import Config, dump_yaml, to_dict
+from .config import Config, dump_yaml, make_schedule, to_dict
 from .data import Batches, Dataset, load_dataset
+from .doctor.balance import balance
 from .doctor.callback import DiversityProbe, Doctor, probe_interval
 from .ema import EMA
 from .errors import UserError
@@ -25,6 +26,7 @@ from .noise import InstanceNoise
 from .objective import Objective
 from .optim import make_lr_schedule, make_optimizer
 from .regularizers import apply_spectral_norm, build_penalties
+from .streams import side_generator
 from .trainer import Trainer
 
 
@@ -77,32 +79,31 @@ def build_run(cfg: Config) -> Run:
     opt_G = make_optimizer(cfg.optim_G, G, cfg.lr_G)
     opt_D = make_optimizer(cfg.optim_D, D, cfg.lr_D)
     trainer = Trainer(
-        G, D, opt_G, opt_D, loss=cfg.loss, schedule=cfg.schedule, d_steps=cfg.d_steps,
-        g_steps=cfg.g_steps, sched_G=make_lr_schedule(cfg.lr_schedule_G, opt_G, cfg.steps),
-        sched_D=make_lr_schedule(cfg.lr_schedule_D, opt_D, cfg.steps),
-        precision=cfg.precision, device=cfg.device, seed=cfg.seed, batch_size=cfg.batch_size,
-        data_scale=cfg.data.scale, channels_last=cfg.channels_last,
-        onestep_impl=cfg.onestep_impl if cfg.schedule == "onestep" else None,
-        reuse_fake=cfg.reuse_fake or None, objective=build_objective(cfg),
+        G, D, opt_G, opt_D, loss=cfg.loss, schedule=make_schedule(cfg),
+        objective=build_objective(cfg),
         ema=(EMA(G, cfg.ema.half_life_images, cfg.ema.rampup) if cfg.ema.half_life_images
-             else None))
-    trainer.balance(cfg.balance, images=dataset.kind == "image")
+             else None),
+        sched_G=make_lr_schedule(cfg.lr_schedule_G, opt_G, cfg.steps),
+        sched_D=make_lr_schedule(cfg.lr_schedule_D, opt_D, cfg.steps),
+        precision=cfg.precision, channels_last=cfg.channels_last, device=cfg.device,
+        seed=cfg.seed)
+    balance(trainer, cfg.balance, images=dataset.kind == "image")
     # The data checks run here, before a run directory exists, so bad data costs nothing.
-    batches = trainer.prepare_data(Batches(dataset.x, cfg.batch_size, seed=cfg.seed))
+    batches = Batches(dataset.x, cfg.batch_size, seed=cfg.seed)
+    trainer.prepare(batches, data_scale=cfg.data.scale)
     evaluation = None
     if cfg.eval.every > 0:   # resolved here, so the dry run checks it too
         from .metrics.suite import resolve_eval
 
         evaluation = resolve_eval(cfg.eval.metrics, cfg.data.name, dataset.kind,
                                   dataset.sample_shape, cfg.eval.feature_net)
-    return Run(cfg, trainer, dataset, batches, [dataset.source, *trainer.notes],
+    return Run(cfg, trainer, dataset, batches, [dataset.source, *trainer.feed.notes],
                evaluation=evaluation)
 
 
 def fixed_z(cfg: Config, z_shape: tuple[int, ...], n: int | None = None) -> torch.Tensor:
-    """The latents of the sample grids: a function of the seed only."""
-    gen = torch.Generator().manual_seed(cfg.seed + 7919)
-    return torch.randn((n or cfg.n_samples, *z_shape), generator=gen)
+    """The latents of the sample grids: a function of the seed only (``streams.py``)."""
+    return torch.randn((n or cfg.n_samples, *z_shape), generator=side_generator(cfg.seed, "grid"))
 
 
 def attach_run_dir(run: Run, run_dir: Path, progress: bool = True) -> None:

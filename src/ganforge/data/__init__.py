@@ -7,7 +7,7 @@ from ganforge._lazy import lazy_exports
 
 _EXPORTS = {
     "load_array": ".arrays", "Batches": ".batches", "Dataset": ".dataset",
-    "load_dataset": ".dataset", "load_fashion_mnist": ".fashion_mnist",
+    "load_dataset": ".sources", "load_fashion_mnist": ".fashion_mnist",
     "load_folder": ".folder", "read_idx": ".idx", "write_idx": ".idx", "grid25": ".mixtures",
     "ring8": ".mixtures", "DataRangeError": ".range_check", "OutputRange": ".range_check",
     "check_data_range": ".range_check", "generator_output_range": ".range_check",

@@ -15,7 +15,7 @@ from .._lazy import lazy_exports
 
 _EXPORTS = {
     "AdaController": ".balance", "Decision": ".balance", "RatioController": ".balance",
-    "SmoothingController": ".balance", "DiversityProbe": ".callback", "Doctor": ".callback",
+    "SmoothingController": ".balance", "Balancer": ".balance", "balance": ".balance", "DiversityProbe": ".callback", "Doctor": ".callback",
     "Context": ".detectors", "DiscriminatorCollapse": ".detectors",
     "DiscriminatorOverpowering": ".detectors", "Divergence": ".detectors",
     "ModeCollapse": ".detectors", "Stagnation": ".detectors",

@@ -1,4 +1,5 @@
-"""Rebalancing controllers (``balance: auto``): pure logic, explicit state.
+"""Rebalancing during training (``balance=...``): the controllers, and the :class:`Balancer`
+that applies one of them to a running training.
 
 Each controller turns a signal into a new setting, one ``update`` call per adjustment
 interval, and returns a :class:`Decision`: the new value, stats to log (``balance/...``), and
@@ -11,15 +12,29 @@ smoothing, the number of G steps) and logs the stats; the controller touches not
   p += sign(r_t - target) * images / adjust_images, clamped to [0, p_max]; with the paper's
   adjust_images = 500k, p can go from 0 to 1 in 500k real images.
 - :class:`SmoothingController`: one-sided label smoothing raised while D is more accurate
-  than a target (seed 004's advice: "raise the smoothing as D's loss falls"), lowered when
-  it is not, within [0, max_smoothing].
+  than a target (the advice collected in problem 5 of docs/problems.md: "raise the smoothing
+  as D's loss falls"), lowered when it is not, within [0, max_smoothing].
 - :class:`RatioController`: more G steps per D step while D overpowers G, fewer when it does
   not, in whole steps, bounded, with patience so that it does not flip every interval.
+
+The :class:`Balancer` averages the signals the step already logs (``diag/r_t``, D's
+accuracies) over ``interval`` iterations, asks its controller for a new setting, and applies
+it through three named setters and nothing else: ``Objective.set_augment_p`` (``ada``),
+``Objective.set_real_label`` (``smoothing``) and ``Alternating.set_ratio`` (``ratio``).
+``auto`` is ``ratio`` under ``schedule=alternating`` (on the doctor's benchmark of a D that
+overpowers G, more G steps cut the FID in half where ADA made it worse: docs/doctor.md);
+under one-step, ``ada`` on images, else ``smoothing``. Each decision is logged as
+``balance/...`` stats, and the Balancer's state is checkpointed with the run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from ..errors import UserError
+
+MODES = ("off", "auto", "ada", "smoothing", "ratio")
+ADA_POLICY = ("translation", "cutout")   # ADA's default when the run had no augmentation
 
 
 @dataclass
@@ -113,7 +128,7 @@ class RatioController:
     A level > 0 means 1 D step and 1 + level G steps; < 0 means 1 - level D steps and 1 G
     step. The level rises by one after ``patience`` updates in a row with D's accuracy above
     ``high``, falls by one after ``patience`` updates below ``low``, and stays between
-    -(max_d_steps - 1) and max_g_steps - 1. By default only G steps are added (seed 004: a D
+    -(max_d_steps - 1) and max_g_steps - 1. By default only G steps are added (problem 5: a D
     that wins); ``max_d_steps > 1`` lets a losing D get more steps too.
     """
 
@@ -152,3 +167,103 @@ class RatioController:
 
     def load_state_dict(self, state: dict) -> None:
         self.level, self.streak = int(state["level"]), int(state["streak"])
+
+
+def resolve_mode(mode: str, images: bool | None, loss, schedule_name: str) -> str:
+    """The concrete controller for ``mode`` (``auto`` picks one), or a UserError.
+    ``images=None``: the data is not known yet (the config check); ada is not refused."""
+    if mode not in MODES:
+        raise UserError(f"balance must be one of: {', '.join(MODES)}; got {mode!r}")
+    smoothable = getattr(loss, "d_real_smoothed", None) is not None
+    if mode == "auto":
+        if schedule_name == "alternating":
+            mode = "ratio"
+        elif images or images is None or not smoothable:
+            mode = "ada"
+        else:
+            mode = "smoothing"
+    if mode == "ada" and images is False:
+        raise UserError("balance=ada adapts image augmentation: this data is not images; use "
+                        "balance=smoothing or balance=ratio")
+    if mode == "smoothing" and not smoothable:
+        raise UserError(f"balance=smoothing needs a cross-entropy or least-squares loss, not "
+                        f"{loss.name}; use balance=ratio")
+    if mode == "ratio" and schedule_name != "alternating":
+        raise UserError("balance=ratio changes d_steps/g_steps, which only schedule=alternating "
+                        "has")
+    return mode
+
+
+class Balancer:
+    """One controller acting every ``interval`` iterations on the parts it tunes: the
+    ``objective`` (augmentation p, real label) or the ``schedule`` (the G:D ratio)."""
+
+    def __init__(self, mode: str, objective, schedule, loss, images: bool, interval: int = 4):
+        self.mode = resolve_mode(mode, images, loss, schedule.name)
+        self.objective, self.schedule, self.interval = objective, schedule, interval
+        if self.mode == "ada":
+            p = objective.augment.p if objective.augment is not None else 0.0
+            objective.set_augment_p(p, ADA_POLICY)
+            self.controller = AdaController(p=p)
+        elif self.mode == "smoothing":
+            self.controller = SmoothingController(smoothing=1.0 - objective.state.real_label)
+        else:
+            self.controller = RatioController()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.sums = {"r_t": 0.0, "d_acc": 0.0}
+        self.count, self.images = 0, 0
+
+    def update(self, stats: dict[str, float], images: int) -> dict[str, float]:
+        """Accumulate this iteration's signals; every ``interval`` iterations decide and apply.
+        Returns the ``balance/...`` stats of a decision (empty in between)."""
+        self.sums["r_t"] += stats.get("diag/r_t", 0.0)
+        self.sums["d_acc"] += 0.5 * (stats.get("diag/d_real_acc", 0.5)
+                                     + stats.get("diag/d_fake_acc", 0.5))
+        self.count += 1
+        self.images += images
+        if self.count < self.interval:
+            return {}
+        r_t, d_acc = self.sums["r_t"] / self.count, self.sums["d_acc"] / self.count
+        if self.mode == "ada":
+            decision = self.controller.update(r_t, self.images)
+            self.objective.set_augment_p(decision.value)
+        elif self.mode == "smoothing":
+            decision = self.controller.update(d_acc, self.images)
+            self.objective.set_real_label(1.0 - decision.value)
+        else:
+            decision = self.controller.update(d_acc)
+            self.schedule.set_ratio(*decision.value)
+        self._reset()
+        return {k: float(v) for k, v in decision.stats.items()}
+
+    def describe(self) -> str:
+        return {"ada": "balance=ada: augmentation p driven by r_t toward 0.6 every "
+                       f"{self.interval} iterations (ADA)",
+                "smoothing": "balance=smoothing: one-sided label smoothing raised while D's "
+                             f"accuracy is above 0.8, every {self.interval} iterations",
+                "ratio": "balance=ratio: more G steps per D step while D's accuracy stays "
+                         f"above 0.85, every {self.interval} iterations"}[self.mode]
+
+    def state_dict(self) -> dict:
+        return {"mode": self.mode, "controller": self.controller.state_dict(),
+                "sums": dict(self.sums), "count": self.count, "images": self.images}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["mode"] != self.mode:
+            raise UserError(f"the checkpoint was trained with balance={state['mode']}, this run "
+                            f"has balance={self.mode}")
+        self.controller.load_state_dict(state["controller"])
+        self.sums, self.count, self.images = dict(state["sums"]), state["count"], state["images"]
+        # The settings the controller had made are part of the restored state.
+        if self.mode == "ratio":
+            self.schedule.set_ratio(*self.controller.steps)
+
+
+def balance(trainer, mode: str, images: bool, interval: int = 4) -> Balancer | None:
+    """Turn on rebalancing for ``trainer`` (``mode``: see :data:`MODES`; ``images``: whether
+    the data are images, which ADA needs). Sets and returns ``trainer.balancer``."""
+    trainer.balancer = None if mode == "off" else Balancer(
+        mode, trainer.objective, trainer.schedule, trainer.loss, images, interval)
+    return trainer.balancer

@@ -20,18 +20,19 @@ from typing import Callable
 
 import torch
 
+from .. import diagnostics
 from ..callbacks import Callback, TensorBoardLogger, _due, _IntervalMean
+from ..data.preflight import probe_z
 from ..data.range_check import DataRangeError, check_data_range, generator_output_range
 from ..errors import NonFiniteLossError
 from ..files import append_line, parse_jsonl, read_jsonl, write_atomic
 from ..sampling import generate
-from . import signals
+from ..streams import side_generator
 from .detectors import STOPPED_AT, Context, data_range_finding, divergence_finding
 from .findings import Finding
 from .watch import Watch
 
 PROBE_SAMPLES = 256   # pairwise distances of 256 samples: ~33k pairs, a stable mean, ~ms
-PROBE_SEED = 104_729  # the probe's z and real subset: fixed, apart from every other stream
 
 
 class DiversityProbe(Callback):
@@ -43,7 +44,7 @@ class DiversityProbe(Callback):
     """
 
     def __init__(self, real: torch.Tensor, every: int = 250, n: int = PROBE_SAMPLES,
-                 features: Callable[[torch.Tensor], torch.Tensor] = signals.flat_features,
+                 features: Callable[[torch.Tensor], torch.Tensor] = diagnostics.flat_features,
                  sample_net: Callable | None = None):
         self.real, self.every, self.n, self.features = real, every, n, features
         self.sample_net = sample_net or (lambda trainer: trainer.G)
@@ -53,7 +54,7 @@ class DiversityProbe(Callback):
     def on_fit_start(self, trainer, end_step):
         if self.z is not None:
             return
-        gen = torch.Generator().manual_seed(PROBE_SEED)
+        gen = side_generator(trainer.seed or 0, "probe")   # fixed z and real subset
         n = min(self.n, self.real.shape[0])
         self.z = torch.randn((n, *trainer.players.z_shape), generator=gen)
         pick = torch.randperm(self.real.shape[0], generator=gen)[:n]
@@ -68,8 +69,8 @@ class DiversityProbe(Callback):
                            autocast=trainer.players.autocast)
         fake = self.features(samples.cpu())
         real = self.real_features
-        return {"diag/diversity": float(signals.diversity(fake, real)),
-                "diag/duplicates": float(signals.duplicates_rate(fake, real))}
+        return {"diag/diversity": float(diagnostics.diversity(fake, real)),
+                "diag/duplicates": float(diagnostics.duplicates_rate(fake, real))}
 
 
 class Doctor(Callback):
@@ -163,13 +164,12 @@ class Doctor(Callback):
 
     def _check_range(self, trainer) -> None:
         """The start-up range check, when the Trainer skipped it (data_scale="off"): the
-        run goes on as asked, but the mismatch becomes a finding (seed 004)."""
-        if trainer.data_scale != "off" or trainer.batches is None:
+        run goes on as asked, but the mismatch becomes a finding (docs/problems.md, problem 5)."""
+        if trainer.feed.scale != "off" or trainer.feed.batches is None:
             return
-        z = torch.randn((4, *trainer.players.z_shape), generator=torch.Generator().manual_seed(0))
-        g_range = generator_output_range(trainer.G, z.to(trainer.device))
+        g_range = generator_output_range(trainer.G, probe_z(trainer.players))
         try:
-            check_data_range(trainer.batches.x, g_range, "check")
+            check_data_range(trainer.feed.batches.x, g_range, "check")
         except DataRangeError as err:
             finding = data_range_finding(f"{err} (the run continues: data.scale=off)",
                                          trainer.step_count)

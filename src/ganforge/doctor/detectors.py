@@ -43,7 +43,7 @@ D_GRAD_VANISH = 0.1         # D's grad norm below this fraction of its own peak:
                             # modes covered, so chance alone is not a finding.)
 CHANCE_TOL = 0.05           # loss/D within 5% of the value of an undecided D (all logits 0)
 FLAT_STD = 0.02             # loss/D's std over the window, relative: it is not moving
-TINY_GAP = 0.05             # |d_real - d_fake| of an undecided D, when the loss is unknown
+TINY_GAP = 0.05             # |logits/real - logits/fake| of an undecided D, loss unknown
 # At the start both networks are at chance and D may need a while to get going (an MLP on
 # ring8 at lr 2e-4 sits at chance for ~500 steps): that is not a collapse. So D must have
 # left chance earlier in the run (loss/D this far from chance, relative), or have stayed at
@@ -68,7 +68,7 @@ DUPLICATES_HIGH = 0.25      # a quarter of the samples have a near-copy in the b
 CLASS_DROP = 0.2            # classes covered fell 20% below the run's best (e.g. 10 -> 8)
 
 # --- divergence -----------------------------------------------------------------------------
-EXPLODE_KEYS = ("loss/D", "loss/G", "d_real", "d_fake", "diag/grad_norm_G", "diag/grad_norm_D")
+EXPLODE_KEYS = ("loss/D", "loss/G", "logits/real", "logits/fake", "diag/grad_norm_G", "diag/grad_norm_D")
 EXPLODE_FACTOR = 50.0       # the latest |value| over the median |value| of the history
 EXPLODE_FLOOR = 10.0        # ... and at least this large: 0.01 -> 0.5 is not an explosion
 EXPLODE_HISTORY = 5         # rows of history needed before "exploding" can be judged
@@ -110,9 +110,9 @@ class Context:
 
     @classmethod
     def from_trainer(cls, trainer) -> "Context":
-        p = trainer.players
-        return cls(p.loss.name, trainer.data_scale, p.opt_G.param_groups[0]["lr"],
-                   p.opt_D.param_groups[0]["lr"], p.precision)
+        players = trainer.players
+        return cls(players.loss.name, trainer.feed.scale, players.opt_G.param_groups[0]["lr"],
+                   players.opt_D.param_groups[0]["lr"], players.precision)
 
 
 def _num(v) -> float | None:
@@ -202,7 +202,7 @@ class DiscriminatorOverpowering:
         if memorizing:
             causes.insert(0, causes.pop(1))
             remedies.insert(0, remedies.pop(2))
-        if ctx.data_scale == "off":  # seed 004: the range alone gives fake away
+        if ctx.data_scale == "off":  # problem 5 (docs/problems.md): the range gives fake away
             causes.insert(0, "the data's value range differs from G's output range (the "
                              "start-up check was off: data.scale=off), so D tells real from "
                              "fake by value range alone")
@@ -240,8 +240,8 @@ class DiscriminatorCollapse:
                 return None
             at_chance = f"loss/D stayed at {mean_loss:.4g} (chance level {chance:.4g})"
         else:
-            gap = [r - f for (_, r), (_, f) in zip(series(rows, "d_real", COLLAPSE_WINDOW),
-                                                   series(rows, "d_fake", COLLAPSE_WINDOW))]
+            gap = [r - f for (_, r), (_, f) in zip(series(rows, "logits/real", COLLAPSE_WINDOW),
+                                                   series(rows, "logits/fake", COLLAPSE_WINDOW))]
             if len(gap) < COLLAPSE_WINDOW or abs(_mean(gap)) > TINY_GAP:
                 return None
             at_chance = f"loss/D stayed at {mean_loss:.4g}, mean logit gap {_mean(gap):.3g}"
@@ -280,7 +280,7 @@ def _departed(rows: Sequence[Row], chance: float | None, scale: float) -> bool:
     if chance is not None:
         return any(abs(v - chance) >= DEPARTED * scale for _, v in series(rows, "loss/D"))
     return any(abs(r - f) >= 10 * TINY_GAP for (_, r), (_, f)
-               in zip(series(rows, "d_real"), series(rows, "d_fake")))
+               in zip(series(rows, "logits/real"), series(rows, "logits/fake")))
 
 
 class ModeCollapse:
@@ -347,7 +347,7 @@ class Divergence:
     that each step rewrites a tenth of the weights. Reports the step where it happened."""
 
     kind = "divergence"
-    keys = ("loss/D", "loss/G", "d_real", "d_fake", "diag/nonfinite", "diag/grad_norm_G",
+    keys = ("loss/D", "loss/G", "logits/real", "logits/fake", "diag/grad_norm_G",
             "diag/grad_norm_D", "diag/update_ratio_G", "diag/update_ratio_D")
 
     def check(self, rows: Sequence[Row], ctx: Context) -> Finding | None:
@@ -359,10 +359,6 @@ class Divergence:
                and not math.isfinite(v)]
         if bad:
             seen.append("non-finite values: " + ", ".join(f"{k}={row[k]}" for k in bad))
-        if row.get("diag/nonfinite", 0) and math.isfinite(row["diag/nonfinite"]):
-            seen.append(f"{row['diag/nonfinite']:.3g} non-finite values per step in the "
-                        "networks' outputs or gradients")
-            numbers["nonfinite"] = row["diag/nonfinite"]
         for key in EXPLODE_KEYS:
             history = [abs(v) for _, v in series(rows[:-EXPLODE_ROWS], key) if math.isfinite(v)]
             recent = [r.get(key) for r in rows[-EXPLODE_ROWS:]]
@@ -377,12 +373,12 @@ class Divergence:
                 numbers[key] = recent[-1]
                 step = int(rows[-EXPLODE_ROWS].get("step", step))   # where it began
         if ctx.loss in BOUNDED_TARGET_LOSSES:
-            for key in ("d_real", "d_fake"):
+            for key in ("logits/real", "logits/fake"):
                 value = row.get(key)
                 if isinstance(value, (int, float)) and math.isfinite(value) \
                         and abs(value) >= LOGIT_HUGE and key not in numbers:
-                    seen.append(f"the mean {key} logit reached {value:.4g} (a {ctx.loss} D "
-                                "aims at logits of a few units)")
+                    seen.append(f"the mean {key.split('/')[1]} logit reached {value:.4g} (a "
+                                f"{ctx.loss} D aims at logits of a few units)")
                     numbers[key] = value
         for key in ("diag/update_ratio_G", "diag/update_ratio_D"):
             ratio = row.get(key)
@@ -469,7 +465,7 @@ def data_range_finding(message: str, step: int = 0) -> Finding:
     return Finding(
         "data_range", "The data's value range does not match the generator's output", step,
         step, message,
-        ["the data was saved or loaded without the scaling G expects (seed 004: images saved "
+        ["the data was saved or loaded without the scaling G expects (problem 5 of docs/problems.md: images saved "
          "as .npy lost their [-1, 1] scaling), so D can tell real from fake by range alone"],
         [Remedy("data.scale=auto", "rescale the data to G's range"),
          Remedy("data.scale=check", "stop at start-up on a mismatch"),

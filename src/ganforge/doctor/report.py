@@ -86,7 +86,7 @@ def render_report(run_dir: str | Path) -> str:
         out.append(f"logged: {len(rows)} rows, up to step {step}{of} ({state})")
         # The last training row (evaluation rows hold only metric/... values).
         last = next((r for r in reversed(rows) if "loss/D" in r), rows[-1])
-        shown = [f"{k} {_fmt(last[k])}" for k in ("loss/D", "loss/G", "d_real", "d_fake",
+        shown = [f"{k} {_fmt(last[k])}" for k in ("loss/D", "loss/G", "logits/real", "logits/fake",
                                                  "diag/d_real_acc", "diag/d_fake_acc",
                                                  "diag/diversity") if k in last]
         out.append(f"last row (step {last.get('step')}): {', '.join(shown)}")

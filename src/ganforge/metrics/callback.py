@@ -19,11 +19,10 @@ import torch
 from ..callbacks import Callback, TensorBoardLogger
 from ..files import append_line
 from ..sampling import generate
+from ..streams import side_generator
 from .refstats import reference_stats
 from .features import FeatureNet
 from .suite import Context, compute
-
-SEED_OFFSET = 104729  # eval latents differ from the sample-grid latents of the same seed
 
 
 class EvalCallback(Callback):
@@ -55,12 +54,11 @@ class EvalCallback(Callback):
             self.evaluate(trainer)
 
     def evaluate(self, trainer) -> dict[str, float]:
-        from ..evaluate import pick_generator  # G_ema when the run has one
-
-        G, which = pick_generator(trainer, None)
+        which = "G_ema" if trainer.G_ema is not None else "G"
         z = torch.randn((self.n, *trainer.players.z_shape),
-                        generator=torch.Generator().manual_seed(self.seed + SEED_OFFSET))
-        fake = generate(G, z.to(trainer.device), autocast=trainer.players.autocast).cpu()
+                        generator=side_generator(self.seed, "eval"))
+        fake = generate(trainer.G_sample, z.to(trainer.device),
+                        autocast=trainer.players.autocast).cpu()
         ctx = Context(self.dataset, "train", which, self.seed, trainer.step_count)
         values = compute(self.names, fake, self.net, lambda: self.ref, ctx, kid_subsets=20)
         row = {"step": trainer.step_count, **{f"metric/{v.metric}": v.value for v in values}}

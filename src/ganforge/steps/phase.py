@@ -1,47 +1,101 @@
-"""What every update strategy shares: the :class:`Phase` record, the NaN guard, the stats."""
+"""Phases: the data that both drives an iteration and prints as the training plan.
+
+A schedule turns itself into a list of :class:`Phase` records (``Alternating.phases``,
+``OneStep.phases``); :func:`run_phases` runs them, and ``plan.py`` prints the same records, so
+the plan and the step cannot disagree (the shape of stylegan2-ada's phase list). A phase says
+which network(s) it trains (its :class:`Part` records), how the other network is kept out of
+each part's gradient (an :class:`Isolation`, a named value), how many times it repeats per
+iteration, and the function that runs it once.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import enum
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable
 
-from .._lazy import nn, torch
-
-from ..errors import NonFiniteLossError, UserError
+from .._lazy import torch
+from ..errors import NonFiniteLossError
 from ..freeze import frozen
+from ..players import Player, Players
 
 Stats = dict[str, "torch.Tensor"]
 
-FROZEN = "frozen"
+
+class Isolation(enum.Enum):
+    """How the other network is kept out of a part's gradient. The value is the plan's
+    sentence for it ({trains}: the part's network, {other}: the one kept out)."""
+
+    FROZEN = "requires_grad off while the phase runs: no gradient computed, opt_{other} does " \
+             "not step"
+    DETACHED = "G(z) enters as sg(G(z)): stop-gradient"
+    INPUTS = "backward(inputs={trains}'s parameters): no gradient is computed for {other}'s " \
+             "weights from this loss"
+    NEGATED = "a hook negates the gradient where it leaves D, so G receives -dL_D/dfake = " \
+              "dL_G/dfake (its own loss's gradient), never dL_D's"
+    ZERO_SUM = "zero-sum loss: dL_G/dfake = -dL_D/dfake, one backward serves both; D's " \
+               "gradient comes from L_D only"
+    CANCELLED = "D's weight gradients of L_G(D(G(z))) - L_G(D(sg(G(z)))) cancel (exact only " \
+                "if D is deterministic: no dropout, no random augmentation)"
+
+    def describe(self, trains: str, other: str) -> str:
+        return self.value.format(trains=trains, other=other)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One network's share of a phase: it learns from ``loss`` (a formula for the plan) while
+    ``kept_out`` gets no gradient from it, by ``isolation``."""
+
+    trains: Player
+    kept_out: Player
+    loss: str
+    isolation: Isolation
+
+
+@dataclass
+class Iteration:
+    """What the phases of one iteration share: the real-batch source, what one phase hands
+    the next (the last real batch, a G(z) kept with its graph for ``reuse_fake``), and the
+    images G was trained on (its batch size times its updates: the EMA's clock)."""
+
+    next_real: Callable[[], "torch.Tensor"]
+    real: "torch.Tensor | None" = None
+    fake: "torch.Tensor | None" = None
+    g_images: int = 0
 
 
 @dataclass(frozen=True)
 class Phase:
-    """One kind of update: which network learns from which loss, how the other network is
-    kept out of that loss's gradient, and which optimizer steps.
-
-    ``blocked`` says how the other network gets no gradient: ``"frozen"`` means its
-    ``requires_grad`` is off while the phase runs (the plan reads the flags inside
-    :meth:`context`); any other text describes the mechanism of a one-step part (a detached
-    input, or gradients requested for the training network's parameters only).
-    ``simultaneous`` names the one-step group: parts of a group take their gradients at the
-    same parameters, then all of their optimizers step.
-    """
+    """``repeat`` runs of ``run(players, iteration, index)`` per iteration. One part: an
+    alternating update; several: a simultaneous (one-step) update, all gradients taken at the
+    same parameters before any optimizer steps."""
 
     name: str
-    trains: nn.Module
-    frozen: nn.Module
-    opt: torch.optim.Optimizer
+    parts: tuple[Part, ...]
     repeat: int
-    loss_formula: str
+    run: Callable[[Players, Iteration, int], Stats]
     note: str = ""
-    blocked: str = FROZEN
-    simultaneous: str = ""
+
+    @property
+    def simultaneous(self) -> bool:
+        return len(self.parts) > 1
 
     def context(self) -> contextlib.AbstractContextManager:
         """The freeze in force while this phase runs (the plan enters it to read the flags)."""
-        return frozen(self.frozen) if self.blocked == FROZEN else contextlib.nullcontext()
+        frozen_nets = [part.kept_out.net for part in self.parts
+                       if part.isolation is Isolation.FROZEN]
+        return frozen(*frozen_nets) if frozen_nets else contextlib.nullcontext()
+
+
+def run_phases(phases: list[Phase], players: Players, it: Iteration) -> Stats:
+    """One iteration: every phase, ``repeat`` times, in order; each phase's stats averaged
+    over its repeats."""
+    stats: Stats = {}
+    for phase in phases:
+        stats.update(mean_stats([phase.run(players, it, i) for i in range(phase.repeat)]))
+    return stats
 
 
 def checked(loss: torch.Tensor, key: str) -> torch.Tensor:
@@ -51,52 +105,6 @@ def checked(loss: torch.Tensor, key: str) -> torch.Tensor:
     return loss
 
 
-def logit_stats(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> Stats:
-    """D's view of one batch: mean logits, accuracies, and the ADA sign statistic
-    r_t = E[sign(D(real))] (Karras et al. 2020)."""
-    real_logits, fake_logits = real_logits.detach().float(), fake_logits.detach().float()
-    return {
-        "d_real": real_logits.mean(),
-        "d_fake": fake_logits.mean(),
-        "diag/d_real_acc": (real_logits > 0).float().mean(),
-        "diag/d_fake_acc": (fake_logits < 0).float().mean(),
-        "diag/r_t": real_logits.sign().mean(),
-    }
-
-
-def grad_norm(module: nn.Module) -> torch.Tensor:
-    """L2 norm of all of ``module``'s parameter gradients (0 when none were computed)."""
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if not grads:
-        return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack([g.detach().float().norm() for g in grads]))
-
-
-def step_optimizer(p, which: str) -> Stats:
-    """Step ``which`` ("D" or "G") after its backward: the gradient norm (checked finite, so
-    an inf gradient never reaches the weights), the objective's clipping before the step and
-    its bookkeeping after it, and every ``p.diag_every`` updates the update-to-weight ratio
-    ||theta_new - theta_old|| / ||theta_old|| (a copy of the weights, so not every step)."""
-    module, opt = (p.D, p.opt_D) if which == "D" else (p.G, p.opt_G)
-    norm = grad_norm(module)
-    if not torch.isfinite(norm):
-        raise NonFiniteLossError(f"the gradient norm of {which}", float(norm), kind="gradient")
-    stats = {f"diag/grad_norm_{which}": norm}
-    measure = p.diag_every > 0 and p.objective.updates[which] % p.diag_every == 0
-    if measure:
-        params = [t for t in module.parameters() if t.grad is not None]
-        before = [t.detach().clone() for t in params]
-    p.objective.before_step(which, module)
-    opt.step()
-    p.objective.after_step(which, module)
-    if measure and params:
-        delta = torch.stack([(t.detach() - b).float().norm() for t, b in zip(params, before)])
-        size = torch.stack([b.float().norm() for b in before])
-        stats[f"diag/update_ratio_{which}"] = (torch.linalg.vector_norm(delta)
-                                               / torch.linalg.vector_norm(size).clamp_min(1e-12))
-    return stats
-
-
 def mean_stats(runs: list[Stats]) -> Stats:
     """Average each stat over the repeats of a phase that reported it (a lazy penalty is
     reported only by the repeats where it was due)."""
@@ -104,23 +112,3 @@ def mean_stats(runs: list[Stats]) -> Stats:
         return runs[0]
     keys = dict.fromkeys(k for r in runs for k in r)
     return {k: torch.stack([r[k] for r in runs if k in r]).mean() for k in keys}
-
-
-def real_feeder(real) -> Callable[[], torch.Tensor]:
-    """Adapt what a user passes to ``Trainer.step`` into a next-batch function.
-
-    A tensor is used once (for the single D update of a 1:k schedule); a list or tuple of
-    tensors gives one batch per D update; an iterator is drawn from.
-    """
-    batches: Iterator[torch.Tensor] = iter([real] if isinstance(real, torch.Tensor) else real)
-
-    def next_real() -> torch.Tensor:
-        try:
-            return next(batches)
-        except StopIteration:
-            raise UserError(
-                "the schedule needs one real batch per D step (d_steps > 1): pass a list of "
-                "d_steps batches or an iterator to step(), or use fit()"
-            ) from None
-
-    return next_real

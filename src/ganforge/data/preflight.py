@@ -2,33 +2,36 @@
 
 A dry run of G and D on a probe batch finds a shape mismatch before training and names both
 shapes; the range check (``data/range_check.py``) finds data scaled differently from G's
-output (seed 004). The probe uses its own z generator and runs the networks inside
-:func:`untouched`, so a run with the checks is bitwise the same as one without.
+output (docs/problems.md, problem 5). The probe uses its own z stream (``streams.py``) and
+runs the networks inside :func:`untouched`, so a run with the checks is bitwise the same as
+one without.
 """
 
 from __future__ import annotations
 
-import torch
+from .._lazy import torch
 
-from .data.range_check import check_data_range, generator_output_range
-from .errors import UserError
-from .players import Players
-from .sampling import untouched
+from ..errors import UserError
+from ..players import Players
+from ..sampling import untouched
+from ..streams import side_generator
+from .range_check import check_data_range, generator_output_range
 
 PROBE = 4
 
 
-def _probe_z(p: Players) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(0)
-    return torch.randn((PROBE, *p.z_shape), generator=gen).to(p.device)
+def probe_z(players: Players) -> torch.Tensor:
+    """The few latents the checks run G on (their own stream, the same for every run)."""
+    gen = side_generator(0, "preflight")
+    return torch.randn((PROBE, *players.z_shape), generator=gen).to(players.device)
 
 
-def check_shapes(p: Players, real: torch.Tensor) -> None:
+def check_shapes(players: Players, real: torch.Tensor) -> None:
     """G's output must have the real samples' shape, and D must accept both."""
-    z = _probe_z(p)
-    with untouched(p.G), untouched(p.D), torch.no_grad(), p.autocast():
+    z = probe_z(players)
+    with untouched(players.G), untouched(players.D), torch.no_grad(), players.autocast():
         try:
-            fake = p.G(z)
+            fake = players.G(z)
         except Exception as err:
             raise UserError(f"G fails on z of shape {tuple(z.shape)}: {err}. Check z_dim "
                             "(model.z_dim) against your generator's input") from None
@@ -38,7 +41,7 @@ def check_shapes(p: Players, real: torch.Tensor) -> None:
                 f"G outputs samples of shape {fake_shape} but the real samples have shape "
                 f"{real_shape}: make G produce {real_shape} (for images: channels, height, width)")
         try:
-            logits = p.D(real[:PROBE].to(p.device))
+            logits = players.D(real[:PROBE].to(players.device))
         except Exception as err:
             raise UserError(f"D fails on samples of shape {real_shape} (G's output and the "
                             f"data's): {err}") from None
@@ -48,16 +51,16 @@ def check_shapes(p: Players, real: torch.Tensor) -> None:
                 f"{tuple(logits.shape)} for {min(PROBE, real.shape[0])} samples")
 
 
-def check_data(p: Players, x: torch.Tensor, scale: str = "check",
+def check_data(players: Players, x: torch.Tensor, scale: str = "check",
                notes: list[str] | None = None) -> tuple[torch.Tensor, list[str]]:
     """Run both checks on the data ``x`` (all of it, or a first batch); returns the possibly
     rescaled x and the notes of what was done (appended to ``notes`` too, when given)."""
     if x.numel() == 0:
         raise UserError("the data set is empty: point data= at a folder or file with samples")
-    check_shapes(p, x[:PROBE])
+    check_shapes(players, x[:PROBE])
     notes = notes if notes is not None else []
     if scale != "off":
-        g_range = generator_output_range(p.G, _probe_z(p))
+        g_range = generator_output_range(players.G, probe_z(players))
         x, note = check_data_range(x, g_range, scale)
         if note:
             notes.append(note)

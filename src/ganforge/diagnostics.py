@@ -1,27 +1,25 @@
-"""Signals: cheap pure functions over what a training step already computed.
+"""Diagnostics: cheap pure functions over what a training step already computed, and over
+samples. The update steps call the first group every step; the doctor's diversity probe calls
+the second; the detectors read the stats they produce (``diag/...``, ``logits/...``).
 
-Logits are D's raw outputs, shape (N,) or (N, 1); a logit > 0 means "real" for every loss
-(the sigmoid's 0.5 for the probabilistic losses, the sign of the score for hinge and
-Wasserstein). Every function returns a 0-dim float tensor (no host sync) unless it says
-otherwise, so the engine can stack them with its other stats and sync once per step.
-
-Stat keys these feed (``diag/...``): ``d_real_acc``, ``d_fake_acc``, ``r_t``,
-``grad_norm_G``/``grad_norm_D``, ``update_ratio_G``/``update_ratio_D``, ``nonfinite``,
-``diversity``, ``duplicates``.
+Logits are D's raw outputs, shape (N,) or (N, 1); a logit > 0 means "real" for every loss (the
+sigmoid's 0.5 for the probabilistic losses, the sign of the score for hinge and Wasserstein).
+The step's functions return 0-dim float tensors, not Python floats, so a step does not wait for
+the device; the Trainer brings a step's stats to the host once.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
-import torch
-from torch import nn
+from ._lazy import torch
 
 # A generated sample whose nearest other generated sample is closer than this fraction of the
 # real data's median nearest-neighbour distance counts as a duplicate.
 DUPLICATE_FRACTION = 0.1
 
 
+# --- what a step reports ------------------------------------------------------------------------
 def _flat(logits: torch.Tensor) -> torch.Tensor:
     return logits.detach().float().reshape(-1)
 
@@ -34,56 +32,47 @@ def sign_statistic(real_logits: torch.Tensor) -> torch.Tensor:
     return torch.sign(_flat(real_logits)).mean()
 
 
-def accuracy(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> tuple[torch.Tensor,
-                                                                            torch.Tensor]:
-    """(fraction of real samples D calls real, fraction of fake samples D calls fake)."""
+def accuracy(real_logits: torch.Tensor, fake_logits: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(fraction of real samples D calls real, fraction of fake samples D calls fake); a logit
+    of exactly 0 is undecided and counts as wrong."""
     return (_flat(real_logits) > 0).float().mean(), (_flat(fake_logits) < 0).float().mean()
 
 
-def logit_gap(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """Mean real logit minus mean fake logit: how far apart D holds the two (0 = undecided)."""
-    return _flat(real_logits).mean() - _flat(fake_logits).mean()
+def logit_stats(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> dict:
+    """D's view of one batch: mean logits, accuracies and r_t (stat keys ``logits/real``,
+    ``logits/fake``, ``diag/d_real_acc``, ``diag/d_fake_acc``, ``diag/r_t``)."""
+    real_acc, fake_acc = accuracy(real_logits, fake_logits)
+    return {"logits/real": _flat(real_logits).mean(), "logits/fake": _flat(fake_logits).mean(),
+            "diag/d_real_acc": real_acc, "diag/d_fake_acc": fake_acc,
+            "diag/r_t": sign_statistic(real_logits)}
 
 
-def grad_norm(module: nn.Module) -> torch.Tensor:
-    """Global L2 norm of the ``.grad`` of ``module``'s parameters (0 if none has a grad).
-
-    Read it after backward and before ``zero_grad``; frozen parameters have no grad and do
-    not count."""
-    grads = [p.grad.detach().float() for p in module.parameters() if p.grad is not None]
+def grad_norm(params: Iterable[torch.Tensor]) -> torch.Tensor:
+    """Global L2 norm of the ``.grad`` of ``params`` (0 if none has a grad). Read it after
+    backward; frozen parameters have no grad and do not count."""
+    grads = [param.grad.detach().float() for param in params if param.grad is not None]
     if not grads:
         return torch.zeros(())
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
 
 
-def snapshot_params(module: nn.Module) -> list[torch.Tensor]:
-    """Copies of the trainable parameters, for :func:`update_ratio` after the step."""
-    return [p.detach().clone() for p in module.parameters() if p.requires_grad]
-
-
-def update_ratio(before: Iterable[torch.Tensor], module: nn.Module) -> torch.Tensor:
-    """||w_after - w_before|| / ||w_before|| over all trainable parameters of ``module``.
+def update_ratio(before: Sequence[torch.Tensor], after: Sequence[torch.Tensor]) -> torch.Tensor:
+    """||w_after - w_before|| / ||w_before|| over all the tensors (same order).
 
     About 1e-3 per step is the usual healthy order of magnitude; 1e-1 means each step
-    rewrites a tenth of the weights (a learning rate far too high). ``before`` comes from
-    :func:`snapshot_params` taken just before the optimizer step (same parameter order)."""
-    before = list(before)
-    after = [p.detach() for p in module.parameters() if p.requires_grad]
+    rewrites a tenth of the weights (a learning rate far too high)."""
     if len(before) != len(after):
-        raise ValueError(f"update_ratio: {len(before)} saved tensors, {len(after)} parameters")
+        raise ValueError(f"update_ratio: {len(before)} saved tensors, {len(after)} now")
     if not after:
         return torch.zeros(())
-    delta = torch.stack([torch.linalg.vector_norm((a - b).float()) for a, b in zip(after, before)])
+    delta = torch.stack([torch.linalg.vector_norm((a.detach() - b).float())
+                         for a, b in zip(after, before)])
     weight = torch.stack([torch.linalg.vector_norm(b.float()) for b in before])
     return torch.linalg.vector_norm(delta) / torch.linalg.vector_norm(weight).clamp_min(1e-12)
 
 
-def nonfinite_count(*tensors: torch.Tensor) -> torch.Tensor:
-    """Number of NaN or inf elements over all ``tensors`` (as a float, like every stat)."""
-    counts = [(~torch.isfinite(t.detach())).sum() for t in tensors]
-    return torch.stack(counts).sum().float() if counts else torch.zeros(())
-
-
+# --- what the diversity probe reports -----------------------------------------------------------
 def flat_features(x: torch.Tensor) -> torch.Tensor:
     """The default feature space of the diversity probe: the samples themselves, flattened.
 

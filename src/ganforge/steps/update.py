@@ -1,0 +1,39 @@
+"""One network's update after its backward, in the order every step uses:
+
+    backward  ->  guard (finite gradient)  ->  clip  ->  step  ->  constrain  ->  record
+
+Gradient-norm clipping comes before the optimizer step, WGAN weight clipping right after it,
+then the historical average and the update count that lazy regularization reads. Every update
+in ``alternating.py`` and ``onestep.py`` goes through :func:`apply_update`, so this file is
+the whole story of what happens between ``backward()`` and the next batch.
+"""
+
+from __future__ import annotations
+
+from .._lazy import torch
+from ..diagnostics import grad_norm, update_ratio
+from ..errors import NonFiniteLossError
+from ..players import Player, Players
+from .phase import Stats
+
+
+def apply_update(players: Players, player: Player) -> Stats:
+    """Step ``player``'s optimizer on the gradients its backward left. Returns its stats:
+    the gradient norm (checked finite, so an inf gradient never reaches the weights) and,
+    every ``players.diag_every`` updates, the update-to-weight ratio
+    ||theta_new - theta_old|| / ||theta_old|| (it needs a copy of the weights)."""
+    objective, name = players.objective, player.name
+    params = [t for t in player.net.parameters() if t.grad is not None]
+    norm = grad_norm(params)
+    if not torch.isfinite(norm):
+        raise NonFiniteLossError(f"the gradient norm of {name}", float(norm), kind="gradient")
+    stats = {f"diag/grad_norm_{name}": norm}
+    measure = players.diag_every > 0 and objective.state.updates[name] % players.diag_every == 0
+    before = [t.detach().clone() for t in params] if measure else []
+    objective.clip_gradients(name, params)
+    player.opt.step()
+    objective.constrain(name, player.net)
+    objective.record_update(name, player.net)
+    if measure and params:
+        stats[f"diag/update_ratio_{name}"] = update_ratio(before, params)
+    return stats
