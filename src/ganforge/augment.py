@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._lazy import F, torch
+from . import streams
 from .errors import UserError, nearest
 
 if TYPE_CHECKING:
@@ -120,13 +121,13 @@ class DiffAugment:
         (sx, sy), (ch, cw) = self.sizes(h, w)
 
         def coin():
-            return torch.rand(n, generator=generator, device=dev) < self.p
+            return streams.rand((n,), generator, dev) < self.p
 
         def uniform(lo, hi):
-            return lo + (hi - lo) * torch.rand(n, generator=generator, device=dev)
+            return lo + (hi - lo) * streams.rand((n,), generator, dev)
 
         def integers(lo, hi):   # [lo, hi)
-            return torch.randint(lo, hi, (n,), generator=generator, device=dev)
+            return streams.randint(lo, hi, (n,), generator, dev)
 
         out: dict[str, Tensor] = {}
         if "color" in self.policy:

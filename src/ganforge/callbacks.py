@@ -7,6 +7,11 @@ or None). Stats keys are lower-case and slash-separated (``loss/D``, ``time/step
 Files are written through :mod:`ganforge.files`, so a full or read-only disk stops the run
 with a one-line :class:`~ganforge.files.WriteError` naming the file, and the checkpoint
 before it stays intact.
+
+With several processes every process runs every callback at the same steps, and only rank 0
+writes (``trainer.world.is_main``): the logged values are the means over all processes,
+gathered once per log interval; a checkpoint gathers every process's RNG state and checks
+that all of them still hold the same weights.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Callable
 import torch
 
 from .checkpoint import list_checkpoints, save_checkpoint
+from .distributed import World, check_in_step, gather_to_main
 from .errors import NonFiniteLossError
 from .files import WriteError, append_line, make_dirs, read_jsonl, write_atomic
 from .images import sample_image, save_image
@@ -56,9 +62,35 @@ class _IntervalMean:
         self.sums, self.counts, self.count = {}, {}, 0
         return out
 
+    def flush_over(self, world: World) -> dict[str, float] | None:
+        """:meth:`flush`, averaged over every process's steps (one gather per flush): the
+        means on rank 0, None elsewhere."""
+        if not world.distributed:
+            return self.flush()
+        parts = gather_to_main((self.sums, self.counts), world)
+        self.sums, self.counts, self.count = {}, {}, 0
+        if parts is None:
+            return None
+        for sums, counts in parts:
+            for k, v in sums.items():
+                self.sums[k] = self.sums.get(k, 0.0) + v
+                self.counts[k] = self.counts.get(k, 0) + counts[k]
+        return self.flush()
+
 
 def _due(step: int, every: int) -> bool:
     return every > 0 and step % every == 0
+
+
+def world_of(trainer) -> World:
+    """The trainer's place among processes (a single process for trainer-like objects
+    without one)."""
+    return getattr(trainer, "world", None) or World()
+
+
+def main_only(trainer) -> bool:
+    """Whether this process writes: rank 0 (or the only process)."""
+    return world_of(trainer).is_main
 
 
 class _IntervalLogger(Callback):
@@ -73,11 +105,18 @@ class _IntervalLogger(Callback):
     def on_step_end(self, trainer, stats):
         self.acc.add(stats)
         if _due(trainer.step_count, self.every):
-            self.write(trainer, self.acc.flush())
+            self._write(trainer)
 
     def on_fit_end(self, trainer, error):
-        if self.acc.count:
-            self.write(trainer, self.acc.flush())
+        # After an error with several processes the others may not be here to gather with
+        # (and rows after the last checkpoint are dropped on resume anyway).
+        if self.acc.count and not (error is not None and world_of(trainer).distributed):
+            self._write(trainer)
+
+    def _write(self, trainer) -> None:
+        means = self.acc.flush_over(world_of(trainer))
+        if means is not None:
+            self.write(trainer, means)
 
     def write(self, trainer, means: dict[str, float]) -> None:
         raise NotImplementedError
@@ -97,7 +136,7 @@ class JSONLLogger(_IntervalLogger):
 
     def on_fit_start(self, trainer, end_step):
         super().on_fit_start(trainer, end_step)
-        if self.path.exists():
+        if self.path.exists() and main_only(trainer):
             rows, _ = read_jsonl(self.path)
             kept = [row for row in rows if row.get("step", 0) <= trainer.step_count]
             write_atomic(self.path, "".join(json.dumps(row) + "\n" for row in kept))
@@ -119,7 +158,7 @@ class TensorBoardLogger(_IntervalLogger):
 
     def on_fit_start(self, trainer, end_step):
         super().on_fit_start(trainer, end_step)
-        if self.writer is None:
+        if self.writer is None and main_only(trainer):
             from torch.utils.tensorboard import SummaryWriter  # slow import: only when used
 
             make_dirs(self.log_dir)  # a clean WriteError here, not one deep in tensorboard
@@ -130,6 +169,8 @@ class TensorBoardLogger(_IntervalLogger):
 
     def on_fit_end(self, trainer, error):
         super().on_fit_end(trainer, error)
+        if self.writer is None:
+            return
         try:
             self.writer.flush()
         except OSError as err:
@@ -161,6 +202,8 @@ class SampleGrid(Callback):
         self.last_step = -1
 
     def on_fit_start(self, trainer, end_step):
+        if not main_only(trainer):
+            return
         make_dirs(self.dir)
         if trainer.step_count == 0:
             self._write(trainer)  # what G makes before training: the baseline to compare to
@@ -174,6 +217,8 @@ class SampleGrid(Callback):
             self._write(trainer)
 
     def _write(self, trainer):
+        if not main_only(trainer):
+            return
         G = self.sample_net(trainer)
         samples = generate(G, self.z.to(trainer.device), autocast=trainer.players.autocast)
         image = sample_image(samples.cpu(), self.reference)
@@ -190,7 +235,9 @@ class Checkpointer(Callback):
 
     After a failure (e.g. a non-finite loss) nothing is written: the last checkpoint stays the
     last good state. A write that fails (full or read-only disk) raises a
-    :class:`~ganforge.files.WriteError` that names the checkpoint still intact.
+    :class:`~ganforge.files.WriteError` that names the checkpoint still intact. With several
+    processes, every process takes part (their RNG states are gathered, their weights checked
+    equal) and rank 0 writes.
     """
 
     def __init__(self, directory: str | os.PathLike, every: int = 1000, keep: int = 3,
@@ -207,7 +254,9 @@ class Checkpointer(Callback):
         if error is None and self.last_step != trainer.step_count:
             self.save(trainer)
 
-    def save(self, trainer) -> Path:
+    def save(self, trainer) -> Path | None:
+        world = world_of(trainer)
+        check_in_step({"G": trainer.G, "D": trainer.D}, world)
         for name, net in (("G", trainer.G), ("D", trainer.D)):
             bad = [k for k, v in net.state_dict().items()
                    if v.is_floating_point() and not torch.isfinite(v).all()]
@@ -215,8 +264,9 @@ class Checkpointer(Callback):
                 last = self.latest()
                 raise NonFiniteLossError(f"{name}'s {bad[0]}", float("nan"), trainer.step_count,
                                          kind="parameter", last=last)
-        state = {**trainer.state_dict(), **self.extra()}
-        path = save_checkpoint(self.dir, trainer.step_count, state, self.keep)
+        state = {**trainer.state_dict(), **self.extra()}   # on every process: it gathers
+        path = (save_checkpoint(self.dir, trainer.step_count, state, self.keep)
+                if world.is_main else None)
         self.last_step = trainer.step_count
         return path
 
@@ -242,13 +292,15 @@ class Progress(Callback):
 
     def on_fit_start(self, trainer, end_step):
         self.end = end_step
-        if not self.plain:
+        if not self.plain and main_only(trainer):
             from tqdm import tqdm
 
             self.bar = tqdm(total=end_step, initial=trainer.step_count, unit="step",
                             file=self.stream, dynamic_ncols=True)
 
     def on_step_end(self, trainer, stats):
+        if not main_only(trainer):
+            return
         self.acc.add(stats)
         if self.bar is not None:
             self.bar.update(1)

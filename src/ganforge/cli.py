@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--config", help="YAML config file")
     pl.add_argument("overrides", nargs="*", metavar="key=value")
 
+    tr.add_argument("--nproc", type=int, default=1, metavar="N",
+                    help="train with N processes on this machine (the same as `torchrun "
+                         "--standalone --nproc_per_node=N -m ganforge train ...`)")
+
     sub.add_parser("presets", help="list the presets (preset=NAME) and what each sets")
 
     sa = sub.add_parser("sample", help="write a grid of samples from a run's last checkpoint")
@@ -96,55 +100,90 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def cmd_train(args) -> int:
+def _run_dir_setup(args, dry_run: bool):
+    """The config and the run directory's state (what ``--resume`` found): checked here,
+    before torch is imported, on the one process that touches files."""
     from . import rundir
-    from .config import build_config, dump_yaml, load_config
+    from .config import build_config, load_config
 
-    # Everything a user can get wrong in the config is checked here, before torch is imported.
-    resumed = None
     if args.resume:
         run_dir = Path(args.resume)
         resumed = rundir.resume(run_dir, args.config, args.overrides)
-        cfg, notes = resumed.cfg, resumed.notes
-    else:
-        cfg = (load_config(args.config, args.overrides) if args.config
-               else build_config(None, args.overrides))
-        run_dir = Path(cfg.run_dir) if cfg.run_dir else rundir.default_run_dir(cfg)
-        notes = rundir.start_new(run_dir, dry_run=args.dry_run)
-        cfg.run_dir = str(run_dir)
+        return resumed.cfg, run_dir, resumed.checkpoint, resumed.notes, resumed.state
+    cfg = (load_config(args.config, args.overrides) if args.config
+           else build_config(None, args.overrides))
+    run_dir = Path(cfg.run_dir) if cfg.run_dir else rundir.default_run_dir(cfg)
+    notes = rundir.start_new(run_dir, dry_run=dry_run)
+    cfg.run_dir = str(run_dir)
+    return cfg, run_dir, None, notes, None
+
+
+def cmd_train(args) -> int:
+    from .config import build_config, dump_yaml, to_dict
+
+    world, device = _join_process_group()
+    say = _say if world.is_main else (lambda msg: None)
+    from .distributed import on_main
+
+    # Rank 0 (the only process, usually) checks the config and the run directory, and cleans
+    # it; every other process then reads the same checkpoint and touches nothing else.
+    kept: dict = {}
+
+    def setup():
+        cfg, run_dir, checkpoint, notes, state = _run_dir_setup(args, args.dry_run)
+        kept["state"] = state
+        return to_dict(cfg), run_dir, checkpoint, notes
+
+    cfg_dict, run_dir, checkpoint, notes = on_main(world, setup)
+    cfg = build_config(cfg_dict)
     for note in notes:
-        _say(f"note: {note}")
+        say(f"note: {note}")
     from .run import attach_run_dir, build_run, restore
 
-    run = build_run(cfg)
+    run = build_run(cfg, device=device)
     for note in run.notes:
-        _say(f"data: {note}")
+        say(f"data: {note}")
     if args.dry_run:
-        print(dump_yaml(cfg))
-        print(run.trainer.plan().format())
+        if world.is_main:
+            print(dump_yaml(cfg))
+            print(run.trainer.plan().format())
         return 0
-    if resumed is not None and resumed.state is not None:
-        restore(run, resumed.state, resumed.checkpoint)
-        _say(f"resumed from {resumed.checkpoint} at step {run.trainer.step_count}")
+    if checkpoint is not None:
+        from .checkpoint import load_checkpoint
+        restore(run, kept.get("state") or load_checkpoint(checkpoint), checkpoint)
+        say(f"resumed from {checkpoint} at step {run.trainer.step_count}")
     remaining = cfg.steps - run.trainer.step_count
     if remaining <= 0:   # nothing to do, and nothing is written
-        _say(f"the run is already at step {run.trainer.step_count} of {cfg.steps}: "
-             "raise steps= to train longer")
+        say(f"the run is already at step {run.trainer.step_count} of {cfg.steps}: "
+            "raise steps= to train longer")
         return 0
     attach_run_dir(run, run_dir, progress=not args.no_progress)
-    _say(run.trainer.plan().format())
-    _say(f"run directory: {run_dir}")
+    say(run.trainer.plan().format())
+    say(f"run directory: {run_dir}" + (f" ({world.size} processes)" if world.distributed
+                                       else ""))
     try:
         run.trainer.fit(run.batches, remaining)
     except KeyboardInterrupt:
-        _say(f"\ninterrupted at step {run.trainer.step_count}; continue with "
-             f"`ganforge train --resume {run_dir}` (from the last checkpoint)")
+        say(f"\ninterrupted at step {run.trainer.step_count}; continue with "
+            f"`ganforge train --resume {run_dir}` (from the last checkpoint)")
         return 130
     except UserError as err:
         raise UserError(f"{err} (run directory: {run_dir})") from None
-    _say(f"done: {run.trainer.step_count} steps; samples in {run_dir / 'samples'}, "
-         f"checkpoints in {run_dir / 'checkpoints'}")
+    say(f"done: {run.trainer.step_count} steps; samples in {run_dir / 'samples'}, "
+        f"checkpoints in {run_dir / 'checkpoints'}")
     return 0
+
+
+def _join_process_group():
+    """(world, device): under torchrun, join the process group and pick this process's
+    device; otherwise a single process and the config's device."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        from .distributed import World
+        return World(), None
+    from .distributed import init_process_group
+    return init_process_group("auto")
 
 
 def cmd_plan(args) -> int:
@@ -200,8 +239,13 @@ def cmd_eval(args) -> int:
 
     if args.out and len(args.run_dirs) > 1:
         raise UserError("--out names one file: evaluate one run directory with it")
+    world, device = _join_process_group()   # under torchrun: the samples split over processes
+    say = _say if world.is_main else (lambda msg: None)
     evaluations = [evaluate(d, args.metrics, args.n, args.seed, args.feature_net, args.ema,
-                            args.reference, log=_say) for d in args.run_dirs]
+                            args.reference, log=say, world=world, device=device)
+                   for d in args.run_dirs]
+    if not world.is_main:
+        return 0
     table = format_table(evaluations)  # refuses incomparable columns before anything is written
     print(table, flush=True)   # first: the numbers took minutes, a failed write must not lose them
     for ev in evaluations:
@@ -237,13 +281,72 @@ def main(argv: list[str] | None = None) -> int:
         extra = [a for a in extra if a not in overrides]
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if getattr(args, "nproc", 1) != 1:
+        return _relaunch(args, argv if argv is not None else sys.argv[1:])
+    together = False
     try:
-        return {"train": cmd_train, "plan": cmd_plan, "sample": cmd_sample, "eval": cmd_eval,
+        code = {"train": cmd_train, "plan": cmd_plan, "sample": cmd_sample, "eval": cmd_eval,
                 "train-classifier": cmd_train_classifier, "doctor": cmd_doctor,
                 "presets": cmd_presets}[args.command](args)
+        together = True
+        return code
     except UserError as err:
-        _say(f"ganforge: error: {err}")
+        if not _quiet(err):
+            _say(f"ganforge: error: {err}")
         return 2
+    finally:
+        if "torch" in sys.modules:   # leave the process group, if one was joined
+            from .distributed import shutdown
+            shutdown(together)
+
+
+def _quiet(err: UserError) -> bool:
+    """Under torchrun only rank 0 reports: every process stops on the same error (a config
+    mistake, a non-finite loss), or on one rank 0 passed on (distributed.on_main)."""
+    import os
+    return os.environ.get("RANK", "0") != "0"
+
+
+def _relaunch(args, argv: list[str]) -> int:
+    """``ganforge train --nproc N ...``: check the config here (fast, one clear error), then
+    become ``torchrun --standalone --nproc_per_node=N -m ganforge train ...``."""
+    import os
+
+    if args.nproc < 1:
+        raise SystemExit(f"ganforge: error: --nproc must be at least 1, got {args.nproc}")
+    if "LOCAL_RANK" in os.environ:
+        _say("ganforge: error: --nproc inside a torchrun job: drop --nproc (torchrun already "
+             "started the processes)")
+        return 2
+    rest, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            rest.append(arg)
+    if not args.resume:
+        try:
+            from .config import build_config, load_config
+            cfg = (load_config(args.config, args.overrides) if args.config
+                   else build_config(None, args.overrides))
+            if cfg.batch_size % args.nproc:
+                raise UserError(f"batch_size={cfg.batch_size} is the global batch and must "
+                                f"divide evenly among the {args.nproc} processes: use a "
+                                f"multiple of {args.nproc}")
+        except UserError as err:
+            _say(f"ganforge: error: {err}")
+            return 2
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    try:   # the last thing this process does: torchrun keeps its signal handlers installed
+        torchrun.main(["--standalone", f"--nproc_per_node={args.nproc}", "-m", "ganforge",
+                       *rest])
+    except ChildFailedError as err:   # the workers said why (rank 0 prints the error)
+        return max((f.exitcode for f in err.failures.values() if f.exitcode > 0), default=1)
+    return 0
 
 
 if __name__ == "__main__":

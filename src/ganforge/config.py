@@ -135,6 +135,7 @@ class ModelConfig:
     name: str = setting("dcgan", choices=_nets)
     z_dim: int = setting(100, ge=1, le=4096)
     width: int = setting(64, ge=1, le=4096)  # DCGAN base channel count / MLP hidden size
+    g_batchnorm: bool = setting(True)     # BatchNorm in G's hidden layers
     d_batchnorm: bool | None = setting(None)  # BatchNorm in D's hidden layers; None: dcgan on
     d_dropout: float = setting(0.0, ge=0, lt=1)  # dropout after D's activations
     spectral_norm: bool = setting(False)   # spectral normalization on every D layer
@@ -225,6 +226,7 @@ class Config:
     precision: str = setting("fp32", choices=_precisions)
     channels_last: bool = setting(False)    # NHWC memory format for image models
     device: str = setting("auto", parse=_device)
+    sync_bn: bool = setting(False)          # several CUDA processes: BatchNorm over all of them
     log_every: int = setting(50, ge=0, le=MAX_COUNT)
     sample_every: int = setting(500, ge=0, le=MAX_COUNT)
     n_samples: int = setting(64, ge=1, le=4096)

@@ -22,11 +22,14 @@ from pathlib import Path
 
 import torch
 
+from .config import build_config, to_dict
+from .distributed import World, gather_to_main, on_main
 from .errors import UserError
 from .files import ReadError, make_dirs, write_atomic
 from .metrics.provenance import MetricValue, check_all_comparable, check_comparable
 from .metrics.refstats import reference_stats
-from .metrics.suite import Context, compute, resolve_eval
+from .metrics.suite import Context, compute, resolve_eval, sample_outputs
+from .sampling import generate
 
 SPLITS = ("train", "test")
 
@@ -70,21 +73,33 @@ def reference_data(run, split: str) -> torch.Tensor:
 
 def evaluate(run_dir: str | os.PathLike, metrics: str = "auto", n: int = 10000, seed: int = 0,
              feature_net="default", ema: bool | None = None, reference: str = "train",
-             cache_root: Path | None = None, log=lambda msg: None) -> Evaluation:
-    """Compute ``metrics`` for the newest checkpoint of ``run_dir`` (does not write files)."""
+             cache_root: Path | None = None, log=lambda msg: None,
+             world: World = World(), device: str | None = None) -> Evaluation | None:
+    """Compute ``metrics`` for the newest checkpoint of ``run_dir`` (does not write files).
+
+    With several processes (``world``, under torchrun) each generates its share of the
+    latents and computes their features; rank 0 gathers them in rank order (the one-process
+    order), computes the metrics and returns them; the other processes return None."""
+    from .checkpoint import load_checkpoint
     from .run import build_run, restore
     from .rundir import latest_for_reading
-    from .sampling import generate
 
     run_dir = Path(run_dir)
     if n < 2:
         raise UserError(f"--n must be at least 2, got {n}")
-    found = latest_for_reading(run_dir)
-    for note in found.notes:
+    kept: dict = {}   # rank 0's loaded state, so it does not read the checkpoint twice
+
+    def look():
+        found = latest_for_reading(run_dir)
+        kept["state"] = found.state
+        return to_dict(found.cfg), found.checkpoint, found.notes
+
+    cfg_dict, checkpoint, notes = on_main(world, look)
+    for note in notes:
         log(f"note: {note}")
-    run = build_run(found.cfg)
-    restore(run, found.state, found.checkpoint)
-    path = found.checkpoint
+    run = build_run(build_config(cfg_dict), device=device)
+    restore(run, kept.get("state") or load_checkpoint(checkpoint), checkpoint)
+    path = checkpoint
     step = run.trainer.step_count
     G, which = pick_generator(run.trainer, ema)
     dataset = run.cfg.data.name
@@ -93,8 +108,12 @@ def evaluate(run_dir: str | os.PathLike, metrics: str = "auto", n: int = 10000, 
     if "modes" in names and n < 2500:
         log(f"note: the modes metric uses 2,500 samples (PacGAN); only {n} requested")
     log(f"evaluating {path} ({which}) on {n:,} samples: {', '.join(names)}")
-    fake = generate(G, latent_z(seed, n, run.trainer.players.z_shape)
-                    .to(run.trainer.device), autocast=run.trainer.players.autocast).cpu()
+    z = latent_z(seed, n, run.trainer.players.z_shape).tensor_split(world.size)[world.rank]
+    fake = generate(G, z.to(run.trainer.device), autocast=run.trainer.players.autocast).cpu()
+    parts = gather_to_main(sample_outputs(names, fake, net), world)
+    if parts is None:
+        return None
+    outputs = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
     real = reference_data(run, reference)
 
     def real_stats():
@@ -103,7 +122,8 @@ def evaluate(run_dir: str | os.PathLike, metrics: str = "auto", n: int = 10000, 
         return stats
 
     ctx = Context(dataset, reference, which, seed, step)
-    return Evaluation(run_dir, step, compute(names, fake, net, real_stats, ctx))
+    return Evaluation(run_dir, step, compute(names, None, net, real_stats, ctx,
+                                             outputs=outputs))
 
 
 def write_eval_json(ev: Evaluation, replace: bool = False,

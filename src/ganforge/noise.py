@@ -15,6 +15,7 @@ import math
 
 from ._lazy import torch
 
+from . import streams
 from .errors import UserError
 
 
@@ -44,5 +45,5 @@ class InstanceNoise:
         sigma = self.sigma_at(step)
         if sigma == 0.0:
             return x
-        eps = torch.randn(x.shape, generator=generator, device=generator.device)
+        eps = streams.randn(tuple(x.shape), generator, generator.device)
         return x + sigma * eps.to(x.device, x.dtype)

@@ -35,6 +35,7 @@ from .errors import UserError
 from .improved import HistoricalAverage, discriminator_features, feature_matching_loss
 from .noise import InstanceNoise
 from .regularizers import Penalty, clip_weights_, penalty_terms, weight_penalty
+from .streams import Sharded
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -86,6 +87,7 @@ class Objective:
     noise: InstanceNoise | None = None
     seed: int = 0
     state: ObjectiveState = field(init=False, repr=False)
+    draws: Sharded = field(init=False, repr=False)   # the generator, per sample (streams.py)
 
     def __post_init__(self):
         if not 0.0 < self.real_label <= 1.0:
@@ -96,6 +98,12 @@ class Objective:
             if not getattr(self, key) >= 0:
                 raise UserError(f"{key} must be >= 0 (0 turns it off), got {getattr(self, key)!r}")
         self.state = ObjectiveState(torch.Generator().manual_seed(self.seed), self.real_label)
+        self.draws = Sharded(self.state.generator)
+
+    def set_world(self, rank: int, size: int) -> None:
+        """Several processes: every per-sample draw is made for the global batch and this
+        rank keeps its rows (the same draws as the one-process run)."""
+        self.draws = Sharded(self.state.generator, rank, size)
 
     # --- what the steps read ---------------------------------------------------------------
     @property
@@ -107,16 +115,16 @@ class Objective:
     def d_input(self, x: Tensor) -> Tensor:
         """Instance noise, then augmentation: every batch D sees goes through here."""
         if self.noise is not None:
-            x = self.noise(x, self.state.updates["D"], self.state.generator)
+            x = self.noise(x, self.state.updates["D"], self.draws)
         if self.augment is not None:
-            x = self.augment(x, self.state.generator)
+            x = self.augment(x, self.draws)
         return x
 
     def d_terms(self, D: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor | None, dict]:
         """Penalties added to D's loss (computed on the un-augmented, detached batches)."""
         total, stats = penalty_terms([pen for pen in self.penalties if pen.target == "D"],
                                      self.state.updates["D"], D, real, fake.detach(),
-                                     self.state.generator)
+                                     self.draws)
         if self.historical_averaging > 0:
             term = self._history("D", D).penalty(D)
             stats["reg/hist_D"] = term.detach()
@@ -128,8 +136,7 @@ class Objective:
         """Terms added to G's loss. ``fake`` carries G's graph; D must be kept out of these
         terms' weight gradients by the caller (frozen, or gradients requested for G only)."""
         total, stats = penalty_terms([pen for pen in self.penalties if pen.target == "G"],
-                                     self.state.updates["G"], G, real, fake,
-                                     self.state.generator)
+                                     self.state.updates["G"], G, real, fake, self.draws)
         if self.feature_matching > 0:
             if real is None:
                 raise UserError("feature matching needs a real batch in G's step")

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 
 from ._lazy import nn, torch
 
+from .distributed import CommTimer, World
 from .errors import UserError
 from .losses import Loss
 from .objective import Objective
+from .streams import Sharded
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -52,6 +54,11 @@ class Players:
     z_dtype: torch.dtype | None = None   # None: float32
     objective: Objective = field(default_factory=Objective)
     diag_every: int = 10   # update-to-weight ratios every N updates of each network (0: never)
+    world: World = field(default_factory=World)   # this process among several (distributed.py)
+    # Several processes: the finiteness of each checked loss, settled by the next update's
+    # all-reduce so that every process stops at the same step (steps/update.py).
+    pending_checks: dict = field(default_factory=dict)
+    comm: CommTimer = field(default_factory=CommTimer)
 
     @property
     def generator(self) -> Player:
@@ -63,9 +70,9 @@ class Players:
 
     def sample_z(self, n: int) -> torch.Tensor:
         """(n, *z_shape) standard normal latents from this run's own generator (not the global
-        RNG, so sampling z is reproducible and checkpointed independently of dropout etc.)."""
-        z = torch.randn((n, *self.z_shape), generator=self.z_generator,
-                        device=self.z_generator.device)
+        RNG, so sampling z is reproducible and checkpointed independently of dropout etc.).
+        With several processes, this rank's rows of the global batch's latents."""
+        z = Sharded(self.z_generator, self.world.rank, self.world.size).randn((n, *self.z_shape))
         return z.to(self.device, self.z_dtype or torch.float32, non_blocking=True)
 
     def autocast(self):

@@ -36,6 +36,7 @@ from typing import Callable
 from typing import TYPE_CHECKING
 
 from ._lazy import nn, no_grad, torch
+from . import streams
 from .errors import UserError
 from .losses import at_least_fp32
 
@@ -86,7 +87,7 @@ def input_gradient(D: nn.Module, x: Tensor) -> Tensor:
 def _uniform(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:
     """U[0, 1) draws from ``generator`` (on its own device), moved to ``like``'s device/dtype."""
     device = generator.device if generator is not None else like.device
-    u = torch.rand(shape, generator=generator, device=device)
+    u = streams.rand(shape, generator, device)
     return u.to(like.device, at_least_fp32(like).dtype)
 
 

@@ -17,6 +17,7 @@ from .checkpoint import signature, signature_differences
 from .config import Config, dump_yaml, make_schedule, to_dict
 from .data import Batches, Dataset, load_dataset
 from .doctor.balance import balance
+from .distributed import current_world, on_main
 from .doctor.callback import DiversityProbe, Doctor, probe_interval
 from .ema import EMA
 from .errors import UserError
@@ -65,17 +66,21 @@ def build_objective(cfg: Config) -> Objective:
         seed=cfg.seed)
 
 
-def build_run(cfg: Config) -> Run:
-    """Data, networks, optimizers, schedulers and the Trainer, checked before any step."""
+def build_run(cfg: Config, device: str | None = None) -> Run:
+    """Data, networks, optimizers, schedulers and the Trainer, checked before any step.
+    ``device``: this process's device under torchrun (default: ``cfg.device``)."""
     torch.manual_seed(cfg.seed)  # network init is part of the seeded run
     dataset = load_dataset(cfg.data.name, root=cfg.data.root, limit=cfg.data.limit,
                            seed=cfg.seed)
     G, D = build_nets(cfg.model.name, dataset.sample_shape, cfg.model.z_dim, cfg.model.width,
                       d_batchnorm=_d_batchnorm(cfg), d_dropout=cfg.model.d_dropout,
                       d_minibatch_stddev=cfg.model.d_minibatch_stddev,
-                      d_minibatch_disc=cfg.model.d_minibatch_disc)
+                      d_minibatch_disc=cfg.model.d_minibatch_disc,
+                      g_batchnorm=cfg.model.g_batchnorm)
     if cfg.model.spectral_norm:
         apply_spectral_norm(D)   # before opt_D is built: it must hold the new parameters
+    if cfg.sync_bn:
+        G, D = _sync_batchnorm(G, D, device or cfg.device)
     opt_G = make_optimizer(cfg.optim_G, G, cfg.lr_G)
     opt_D = make_optimizer(cfg.optim_D, D, cfg.lr_D)
     trainer = Trainer(
@@ -85,7 +90,7 @@ def build_run(cfg: Config) -> Run:
              else None),
         sched_G=make_lr_schedule(cfg.lr_schedule_G, opt_G, cfg.steps),
         sched_D=make_lr_schedule(cfg.lr_schedule_D, opt_D, cfg.steps),
-        precision=cfg.precision, channels_last=cfg.channels_last, device=cfg.device,
+        precision=cfg.precision, channels_last=cfg.channels_last, device=device or cfg.device,
         seed=cfg.seed)
     balance(trainer, cfg.balance, images=dataset.kind == "image")
     # The data checks run here, before a run directory exists, so bad data costs nothing.
@@ -101,6 +106,17 @@ def build_run(cfg: Config) -> Run:
                evaluation=evaluation)
 
 
+def _sync_batchnorm(G, D, device: str):
+    """BatchNorm statistics over the whole global batch (several CUDA processes)."""
+    if not str(device).startswith("cuda") or current_world().size < 2:
+        raise UserError("sync_bn=true needs several processes on CUDA GPUs (torchrun with "
+                        "NCCL): PyTorch's SyncBatchNorm has no CPU implementation, and one "
+                        "process has nothing to synchronize. Without it, BatchNorm normalizes "
+                        "over each process's rows of the batch")
+    convert = torch.nn.SyncBatchNorm.convert_sync_batchnorm
+    return convert(G), convert(D)
+
+
 def fixed_z(cfg: Config, z_shape: tuple[int, ...], n: int | None = None) -> torch.Tensor:
     """The latents of the sample grids: a function of the seed only (``streams.py``)."""
     return torch.randn((n or cfg.n_samples, *z_shape), generator=side_generator(cfg.seed, "grid"))
@@ -109,8 +125,11 @@ def fixed_z(cfg: Config, z_shape: tuple[int, ...], n: int | None = None) -> torc
 def attach_run_dir(run: Run, run_dir: Path, progress: bool = True) -> None:
     """Write config.yaml and attach the logging, sample and checkpoint callbacks."""
     cfg, trainer = run.cfg, run.trainer
-    make_dirs(run_dir)
-    write_atomic(run_dir / "config.yaml", dump_yaml(cfg))
+    def write_config():
+        make_dirs(run_dir)
+        write_atomic(run_dir / "config.yaml", dump_yaml(cfg))
+
+    on_main(trainer.world, write_config)   # rank 0 writes; a failure stops every process
     tb = TensorBoardLogger(run_dir / "tb", cfg.log_every) if cfg.tensorboard else None
     reference = run.batches.x[:2500] if run.dataset.kind == "points" else None
     # A scatter plot needs more than a grid's worth: 2,500 is the PacGAN evaluation count.

@@ -5,6 +5,10 @@ optimizers) -> the EMA of G -> LR schedulers -> a rebalancing controller, if any
 (which alone do I/O). The Trainer owns the counters and the run's random streams, and puts all
 of it into a checkpoint and takes it back.
 
+Built inside an initialized ``torch.distributed`` process group, it trains data-parallel with
+no other change (``distributed.py``, docs/distributed.md): every process runs the same loop on
+its rows of each global batch, the gradients are averaged, and only rank 0 writes.
+
     trainer = ganforge.Trainer(G, D, opt_G=opt_G, opt_D=opt_D, loss="hinge")
     stats = trainer.step(real)            # one iteration, returns floats
     trainer.fit(data, steps=1000)         # data: a tensor of samples, Batches, or a DataLoader
@@ -19,6 +23,7 @@ import torch
 from torch import nn
 
 from .data.stream import DataFeed, RealBatches
+from .distributed import all_gather, broadcast_state, current_world
 from .ema import EMA
 from .errors import NonFiniteLossError, UserError, nearest
 from .losses import Loss, get_loss
@@ -27,6 +32,7 @@ from .plan import TrainingPlan, training_plan
 from .players import PRECISIONS, Players, check_optimizer, infer_z_shape, param_dtype, \
     resolve_device
 from .steps import SCHEDULES, Iteration, run_phases
+from .streams import rank_seed
 
 
 def make_schedule(schedule):
@@ -96,20 +102,26 @@ class Trainer:
         opt_D = opt_D if opt_D is not None else default_optimizer(D)
         check_optimizer(opt_G, G, "G", D, "D")
         check_optimizer(opt_D, D, "D", G, "G")
+        self.world = current_world()
         z_gen = torch.Generator(device=self.device if self.device.type == "cuda" else "cpu")
         self.seed = seed
         if seed is not None:
-            torch.manual_seed(seed)
+            torch.manual_seed(rank_seed(seed, self.world.rank))
             z_gen.manual_seed(seed)
         else:
             z_gen.seed()
+        objective = objective if objective is not None else Objective(seed=seed or 0)
+        objective.set_world(self.world.rank, self.world.size)
         self.players = Players(G, D, opt_G, opt_D, get_loss(loss), infer_z_shape(G, z_dim),
-                               self.device, precision, z_gen, param_dtype(G),
-                               objective if objective is not None else Objective(seed=seed or 0))
+                               self.device, precision, z_gen, param_dtype(G), objective,
+                               world=self.world)
         # EMA of G's weights: an EMA object, or a half-life in images.
         self.ema = EMA(G, ema) if isinstance(ema, (int, float)) and ema else (ema or None)
         if self.ema is not None:   # an EMA built before G moved follows it to the device
             self.ema.G_ema.to(self.device, memory_format=self.memory_format)
+        for module in (G, D, self.G_ema):   # every process starts from rank 0's networks
+            if module is not None:
+                broadcast_state(module, self.world)
         self.schedule = make_schedule(schedule)
         self.balancer = None
         self.schedulers = {"G": sched_G, "D": sched_D}
@@ -152,27 +164,31 @@ class Trainer:
             stats = run_phases(self.schedule.phases(self.players), self.players, it)
         except NonFiniteLossError as err:
             raise err.at_step(self.step_count + 1)
+        size = self.world.size   # counts below are of the global batch
         if self.ema is not None:
             stats["ema/beta"] = torch.tensor(
-                self.ema.update(self.players.G, it.g_images, self.images_seen),
+                self.ema.update(self.players.G, it.g_images * size, self.images_seen),
                 dtype=torch.float64)
         for sched in self.schedulers.values():
             if sched is not None:
                 sched.step()
         self.step_count += 1
-        self.images_seen += real_batches.seen
+        self.images_seen += real_batches.seen * size
         out = {k: float(v) for k, v in stats.items()}  # one sync point per iteration
         out["time/step_ms"] = (time.perf_counter() - start) * 1000.0
+        if self.world.distributed:
+            out["time/comm_ms"] = self.players.comm.take()
         out["lr/G"] = self.players.opt_G.param_groups[0]["lr"]
         out["lr/D"] = self.players.opt_D.param_groups[0]["lr"]
         if self.balancer is not None:
-            out.update(self.balancer.update(out, real_batches.seen))
+            out.update(self.balancer.update(out, real_batches.seen * size))
         return out
 
     def prepare(self, data, *, batch_size: int = 64, data_scale: str = "check") -> Iterable:
         """The checked batch stream ``fit`` trains on (see ``data/stream.py``); call it to run
         the data checks before training starts."""
-        return self.feed.prepare(data, self.players, batch_size, self.seed or 0, data_scale)
+        return self.feed.prepare(data, self.players, batch_size, self.seed or 0, data_scale,
+                                 self.world)
 
     def fit(self, data, steps: int, *, batch_size: int = 64,
             data_scale: str = "check") -> dict[str, float]:
@@ -209,14 +225,18 @@ class Trainer:
 
     # --- checkpoint state -----------------------------------------------------------------
     def state_dict(self) -> dict:
+        """Everything needed to continue exactly. In a process group, call it on every
+        process: it gathers each one's global RNG state (their dropout differs)."""
         players = self.players
+        rng_ranks = all_gather(torch.get_rng_state(), self.world)
         return {
             "G": players.G.state_dict(), "D": players.D.state_dict(),
             "opt_G": players.opt_G.state_dict(), "opt_D": players.opt_D.state_dict(),
             "sched_G": _state_or_none(self.schedulers["G"]),
             "sched_D": _state_or_none(self.schedulers["D"]),
             "counters": {"step": self.step_count, "images_seen": self.images_seen},
-            "rng": {"torch": torch.get_rng_state(), "z": players.z_generator.get_state(),
+            "rng": {"torch": rng_ranks[0], "torch_ranks": rng_ranks,
+                    "z": players.z_generator.get_state(),
                     "cuda": (torch.cuda.get_rng_state_all() if torch.cuda.is_available()
                              else [])},
             "data": self.feed.state_dict(),
@@ -255,11 +275,25 @@ class Trainer:
             self.balancer.load_state_dict(state["balance"])
         self.step_count = int(state["counters"]["step"])
         self.images_seen = int(state["counters"]["images_seen"])
-        torch.set_rng_state(state["rng"]["torch"])
+        torch.set_rng_state(self._rng_state(state["rng"]))
         players.z_generator.set_state(state["rng"]["z"])
         if state["rng"].get("cuda") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.feed.load_state_dict(state.get("data"))
+
+
+    def _rng_state(self, rng: dict):
+        """This process's global RNG state: its own when the checkpoint was written by as many
+        processes; a fresh stream of its own otherwise (resuming on another number of
+        processes continues everything exactly but dropout)."""
+        ranks = rng.get("torch_ranks") or [rng["torch"]]
+        if len(ranks) == self.world.size:
+            return ranks[self.world.rank]
+        if self.world.rank == 0:
+            return ranks[0]
+        gen = torch.Generator().manual_seed(rank_seed(self.seed or 0, self.world.rank)
+                                            + self.step_count)
+        return gen.get_state()
 
 
 def _state_or_none(obj):

@@ -44,6 +44,7 @@ class Batches:
             raise UserError(f"{labels.shape[0]:,} labels for {n:,} samples; they must match")
         self.x, self.labels = x, labels
         self.batch_size, self.seed, self.drop_last = batch_size, int(seed), drop_last
+        self.rank, self.size = 0, 1   # several processes: this one's rows of each batch
         self.epoch, self.pos = 0, 0
         self._perm: torch.Tensor | None = None  # cache of the current epoch's permutation
         self._perm_epoch = -1
@@ -75,18 +76,35 @@ class Batches:
         self.pos += idx.shape[0]
         return idx
 
+    def shard(self, rank: int, size: int) -> "Batches":
+        """Serve process ``rank`` of ``size`` its rows of each global batch: every process
+        follows the same order (the same seed), and the union of their rows is the batch a
+        single process gets. ``batch_size`` stays the global batch."""
+        if size > 1 and (self.batch_size % size or not self.drop_last):
+            raise UserError(f"batch_size={self.batch_size} is the global batch and must divide "
+                            f"evenly among the {size} processes: use a multiple of {size}")
+        self.rank, self.size = rank, size
+        return self
+
+    def _local(self, idx: torch.Tensor) -> torch.Tensor:
+        if self.size == 1:
+            return idx
+        n = idx.shape[0] // self.size
+        return idx[self.rank * n:(self.rank + 1) * n]
+
     def __iter__(self) -> "Batches":
         return self
 
     def __next__(self) -> torch.Tensor:
-        """The next batch, (batch_size, *sample_shape)."""
-        return self.x[self._next_indices()]
+        """The next batch, (batch_size, *sample_shape); with several processes, this one's
+        (batch_size / size) rows of it."""
+        return self.x[self._local(self._next_indices())]
 
     def next_with_labels(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The next batch and its labels, (batch_size, *sample_shape) and (batch_size,)."""
         if self.labels is None:
             raise UserError("this dataset has no labels; use next(batches) instead")
-        idx = self._next_indices()
+        idx = self._local(self._next_indices())
         return self.x[idx], self.labels[idx.to(self.labels.device)]
 
     def state_dict(self) -> dict:

@@ -23,7 +23,8 @@ PROBE = 4
 def probe_z(players: Players) -> torch.Tensor:
     """The few latents the checks run G on (their own stream, the same for every run)."""
     gen = side_generator(0, "preflight")
-    return torch.randn((PROBE, *players.z_shape), generator=gen).to(players.device)
+    return torch.randn((PROBE, *players.z_shape), generator=gen).to(
+        players.device, players.z_dtype or torch.float32)
 
 
 def check_shapes(players: Players, real: torch.Tensor) -> None:

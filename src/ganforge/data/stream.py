@@ -79,9 +79,13 @@ class DataFeed:
         self.notes: list[str] = []
         self._pending: dict | None = None     # a position loaded before the data was given
 
-    def prepare(self, data, players, batch_size: int, seed: int, scale: str) -> Iterable:
+    def prepare(self, data, players, batch_size: int, seed: int, scale: str,
+                world=None) -> Iterable:
         """The checked stream for ``data``; the same tensor or Batches again continues its
-        stream (a user's iterable is checked and cycled afresh: it has no position)."""
+        stream (a user's iterable is checked and cycled afresh: it has no position). With
+        several processes (``world``), a tensor or Batches is served sharded (each process its
+        rows of every global batch); a user's iterable is used as it is: it must yield each
+        process its own batches (a DistributedSampler)."""
         if data is self.source and self.batches is not None:
             return self.batches
         if scale not in SCALES:
@@ -101,6 +105,8 @@ class DataFeed:
             # A user's iterable has no position to checkpoint, and an earlier stream is stale.
             self.source, self.stream, self.batches = data, cycle(data), None
             return self.stream
+        if world is not None:
+            batches.shard(world.rank, world.size)
         if self._pending is not None:
             batches.load_state_dict(self._pending)
             self._pending = None

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..distributed import World, sum_over_ranks
 from ..errors import UserError
 
 MODES = ("off", "auto", "ada", "smoothing", "ratio")
@@ -198,9 +199,11 @@ class Balancer:
     """One controller acting every ``interval`` iterations on the parts it tunes: the
     ``objective`` (augmentation p, real label) or the ``schedule`` (the G:D ratio)."""
 
-    def __init__(self, mode: str, objective, schedule, loss, images: bool, interval: int = 4):
+    def __init__(self, mode: str, objective, schedule, loss, images: bool, interval: int = 4,
+                 world: World = World()):
         self.mode = resolve_mode(mode, images, loss, schedule.name)
         self.objective, self.schedule, self.interval = objective, schedule, interval
+        self.world = world   # several processes: decide on the signals of all of them
         if self.mode == "ada":
             p = objective.augment.p if objective.augment is not None else 0.0
             objective.set_augment_p(p, ADA_POLICY)
@@ -225,7 +228,10 @@ class Balancer:
         self.images += images
         if self.count < self.interval:
             return {}
-        r_t, d_acc = self.sums["r_t"] / self.count, self.sums["d_acc"] / self.count
+        # The same decision on every process: from the sums over all of them.
+        r_t, d_acc, count = sum_over_ranks([self.sums["r_t"], self.sums["d_acc"], self.count],
+                                           self.world)
+        r_t, d_acc = r_t / count, d_acc / count
         if self.mode == "ada":
             decision = self.controller.update(r_t, self.images)
             self.objective.set_augment_p(decision.value)
@@ -265,5 +271,6 @@ def balance(trainer, mode: str, images: bool, interval: int = 4) -> Balancer | N
     """Turn on rebalancing for ``trainer`` (``mode``: see :data:`MODES`; ``images``: whether
     the data are images, which ADA needs). Sets and returns ``trainer.balancer``."""
     trainer.balancer = None if mode == "off" else Balancer(
-        mode, trainer.objective, trainer.schedule, trainer.loss, images, interval)
+        mode, trainer.objective, trainer.schedule, trainer.loss, images, interval,
+        trainer.world)
     return trainer.balancer

@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 
 from .. import diagnostics
-from ..callbacks import Callback, TensorBoardLogger, _due, _IntervalMean
+from ..callbacks import Callback, TensorBoardLogger, _due, _IntervalMean, main_only
 from ..data.preflight import probe_z
 from ..data.range_check import DataRangeError, check_data_range, generator_output_range
 from ..errors import NonFiniteLossError
@@ -61,7 +61,9 @@ class DiversityProbe(Callback):
         self.real_features = self.features(self.real[pick].float())
 
     def on_step_end(self, trainer, stats):
-        if self.z is not None and self.z.shape[0] >= 2 and _due(trainer.step_count, self.every):
+        # Rank 0 only (G is the same on every process; its values reach the logs from there).
+        if self.z is not None and self.z.shape[0] >= 2 and _due(trainer.step_count, self.every) \
+                and main_only(trainer):
             stats.update(self.measure(trainer))
 
     def measure(self, trainer) -> dict[str, float]:
@@ -103,6 +105,8 @@ class Doctor(Callback):
 
     def on_fit_start(self, trainer, end_step):
         self.acc = _IntervalMean()
+        if not main_only(trainer):   # the doctor reads what rank 0 logs, and only it reports
+            return
         if self.watch is None:
             self.watch = Watch(self.detectors, Context.from_trainer(trainer))
             if trainer.step_count > 0:
@@ -112,12 +116,16 @@ class Doctor(Callback):
             self._check_range(trainer)
 
     def on_step_end(self, trainer, stats):
+        if not main_only(trainer):
+            return
         if self.metrics is None:
             self.acc.add(stats)
         if _due(trainer.step_count, self.every):
             self._check(trainer)
 
     def on_fit_end(self, trainer, error):
+        if not main_only(trainer):
+            return
         self._check(trainer)   # the last partial interval, as in metrics.jsonl
         if isinstance(error, NonFiniteLossError):
             step = error.step if error.step is not None else trainer.step_count

@@ -16,13 +16,14 @@ from pathlib import Path
 
 import torch
 
-from ..callbacks import Callback, TensorBoardLogger
+from ..callbacks import Callback, TensorBoardLogger, main_only, world_of
+from ..distributed import gather_to_main
 from ..files import append_line
 from ..sampling import generate
 from ..streams import side_generator
 from .refstats import reference_stats
 from .features import FeatureNet
-from .suite import Context, compute
+from .suite import Context, compute, sample_outputs
 
 
 class EvalCallback(Callback):
@@ -45,7 +46,8 @@ class EvalCallback(Callback):
         self.ref = None
 
     def on_fit_start(self, trainer, end_step):
-        if self.ref is None and self.net is not None and any(m != "modes" for m in self.names):
+        if self.ref is None and self.net is not None and any(m != "modes" for m in self.names) \
+                and main_only(trainer):
             self.ref = reference_stats(self.real, self.net, self.dataset, "train",
                                        min(self.n, len(self.real)), self.cache_root)
 
@@ -53,14 +55,24 @@ class EvalCallback(Callback):
         if self.every > 0 and trainer.step_count % self.every == 0:
             self.evaluate(trainer)
 
-    def evaluate(self, trainer) -> dict[str, float]:
+    def evaluate(self, trainer) -> dict[str, float] | None:
+        """With several processes each generates its share of the latents and computes their
+        features; rank 0 gathers them (in rank order: the one-process order), computes the
+        metrics and writes them."""
+        world = world_of(trainer)
         which = "G_ema" if trainer.G_ema is not None else "G"
         z = torch.randn((self.n, *trainer.players.z_shape),
                         generator=side_generator(self.seed, "eval"))
+        z = z.tensor_split(world.size)[world.rank]
         fake = generate(trainer.G_sample, z.to(trainer.device),
                         autocast=trainer.players.autocast).cpu()
+        parts = gather_to_main(sample_outputs(self.names, fake, self.net), world)
+        if parts is None:
+            return None
+        outputs = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         ctx = Context(self.dataset, "train", which, self.seed, trainer.step_count)
-        values = compute(self.names, fake, self.net, lambda: self.ref, ctx, kid_subsets=20)
+        values = compute(self.names, None, self.net, lambda: self.ref, ctx, kid_subsets=20,
+                         outputs=outputs)
         row = {"step": trainer.step_count, **{f"metric/{v.metric}": v.value for v in values}}
         append_line(self.path, json.dumps(row))
         if self.tb is not None and self.tb.writer is not None:

@@ -81,13 +81,29 @@ class Context:
     step: int | None = None
 
 
-def compute(names: list[str], fake: torch.Tensor, net: FeatureNet | None,
+def sample_outputs(names: list[str], fake: torch.Tensor, net: FeatureNet | None) -> dict:
+    """What the metrics ``names`` read off generated samples: the feature network's features
+    and logits, and the samples themselves for ``modes``. Each is per sample, so the parts of
+    a sample set split over processes can be computed apart and concatenated."""
+    out = {}
+    if "modes" in names:
+        out["points"] = fake
+    if any(m in FEATURE_METRICS for m in names):
+        out["features"] = net.features(fake)
+    if any(m in LOGIT_METRICS for m in names):
+        out["logits"] = net.logits(fake)
+    return out
+
+
+def compute(names: list[str], fake: torch.Tensor | None, net: FeatureNet | None,
             real_stats: Callable[[], RefStats] | None, ctx: Context,
-            kid_subsets: int = 100) -> list[MetricValue]:
-    """Compute ``names`` on generated samples fake (N, *sample_shape).
+            kid_subsets: int = 100, outputs: dict | None = None) -> list[MetricValue]:
+    """Compute ``names`` on generated samples fake (N, *sample_shape), or on their
+    :func:`sample_outputs` given as ``outputs``.
 
     ``real_stats`` is called at most once, only when a metric needs the real data.
     """
+    outputs = outputs if outputs is not None else sample_outputs(names, fake, net)
     out: list[MetricValue] = []
 
     def add(values: dict, n_fake: int, n_real: int, with_net: bool = True):
@@ -97,12 +113,12 @@ def compute(names: list[str], fake: torch.Tensor, net: FeatureNet | None,
         out.extend(MetricValue(k, float(v), prov) for k, v in values.items())
 
     if "modes" in names:
-        pts = fake[:MODES_SAMPLES].reshape(-1, 2)
+        pts = outputs["points"][:MODES_SAMPLES].reshape(-1, 2)
         add(mixture_modes(pts, ctx.dataset), pts.shape[0], 0, with_net=False)
     need_feats = [m for m in names if m in FEATURE_METRICS]
     if need_feats:
         ref = real_stats()
-        real, feats = ref.features, net.features(fake)
+        real, feats = ref.features, outputs["features"]
         n = (feats.shape[0], real.shape[0])
         if "fid" in names:
             add({"fid": frechet_distance(*gaussian_stats(feats), ref.mu, ref.sigma)}, *n)
@@ -114,7 +130,7 @@ def compute(names: list[str], fake: torch.Tensor, net: FeatureNet | None,
         if "dc" in names:
             add(density_coverage(real, feats, k=5), *n)
     if any(m in LOGIT_METRICS for m in names):
-        probs = net.logits(fake).double().softmax(1)
+        probs = outputs["logits"].double().softmax(1)
         if "is" in names:
             add(inception_score(probs, splits=min(10, probs.shape[0])), probs.shape[0], 0)
         if "classes" in names:

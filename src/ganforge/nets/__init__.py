@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 def build_nets(name: str, sample_shape: tuple[int, ...], z_dim: int, width: int,
                d_batchnorm: bool = False, d_dropout: float = 0.0,
                g_output: str | None = None, d_minibatch_stddev: bool = False,
-               d_minibatch_disc: int = 0) -> tuple[nn.Module, nn.Module]:
+               d_minibatch_disc: int = 0, g_batchnorm: bool = True
+               ) -> tuple[nn.Module, nn.Module]:
     """Build (G, D) for samples of shape ``sample_shape`` (one sample, no batch dimension).
 
     name="mlp": any sample shape; ``width`` is the hidden size. G outputs (N, *sample_shape);
@@ -38,6 +39,7 @@ def build_nets(name: str, sample_shape: tuple[int, ...], z_dim: int, width: int,
     "linear" otherwise. D flattens its input. D has dropout but no batchnorm.
     name="dcgan": ``sample_shape`` must be (C, S, S) with S in SUPPORTED_SIZES; ``width`` is
     the channel count of the layer nearest the image. G always ends in tanh.
+    ``g_batchnorm=False``: no BatchNorm in G (a sample then does not depend on its batch).
     ``d_minibatch_stddev`` / ``d_minibatch_disc`` (kernels, 0 = off) add the batch-level
     layers of ``nets/layers.py`` to D's head (both networks).
     """
@@ -57,7 +59,8 @@ def build_nets(name: str, sample_shape: tuple[int, ...], z_dim: int, width: int,
             raise UserError("d_batchnorm=True needs model=dcgan; the mlp discriminator has no "
                             "batchnorm (use d_dropout instead, or model=dcgan)")
         output = g_output or ("tanh" if is_image else "linear")
-        G = MLPGenerator(z_dim, sample_shape, hidden=width, output=output)
+        G = MLPGenerator(z_dim, sample_shape, hidden=width, output=output,
+                         batchnorm=g_batchnorm)
         D = MLPDiscriminator(math.prod(sample_shape), hidden=width, dropout=d_dropout,
                              minibatch_stddev=d_minibatch_stddev,
                              minibatch_disc=d_minibatch_disc)
@@ -75,7 +78,8 @@ def build_nets(name: str, sample_shape: tuple[int, ...], z_dim: int, width: int,
     if g_output == "linear":
         raise UserError("g_output='linear' is not available with model=dcgan (its generator "
                         "always ends in tanh): scale the data to [-1, 1] and drop g_output")
-    G = DCGANGenerator(z_dim, channels=channels, image_size=height, width=width)
+    G = DCGANGenerator(z_dim, channels=channels, image_size=height, width=width,
+                       batchnorm=g_batchnorm)
     D = DCGANDiscriminator(channels=channels, image_size=height, width=width,
                            batchnorm=d_batchnorm, dropout=d_dropout,
                            minibatch_stddev=d_minibatch_stddev, minibatch_disc=d_minibatch_disc)

@@ -44,24 +44,29 @@ class DCGANGenerator(nn.Module):
 
     All normalisation is BatchNorm2d over feature maps (never BatchNorm1d over a flat
     projection), so a batch of 1 still works in train mode: each map has many positions.
+    ``batchnorm=False`` drops it (the convolutions get biases instead): samples then do not
+    depend on the rest of their batch, as data-parallel equality tests need.
     """
 
     def __init__(self, z_dim: int = 100, channels: int = 1, image_size: int = 28,
-                 width: int = 64):
+                 width: int = 64, batchnorm: bool = True):
         super().__init__()
         _check_sizes(z_dim=z_dim, channels=channels, width=width)
         side, blocks = _layout(image_size)
         self.z_dim, self.channels, self.image_size = z_dim, channels, image_size
         ch = width * 2 ** blocks
         # Convs followed by BatchNorm have no bias: the BN mean subtraction would cancel it.
+        def norm(c: int) -> nn.Module:
+            return nn.BatchNorm2d(c) if batchnorm else nn.Identity()
+
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(z_dim, ch, side, 1, 0, bias=False),  # (z_dim, 1, 1) -> (ch, side, side)
-            nn.BatchNorm2d(ch),
+            nn.ConvTranspose2d(z_dim, ch, side, 1, 0, bias=not batchnorm),  # -> (ch, side, side)
+            norm(ch),
             nn.ReLU(),
         ]
         for _ in range(blocks):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(ch // 2), nn.ReLU()]
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=not batchnorm),
+                       norm(ch // 2), nn.ReLU()]
             ch //= 2
         layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)

@@ -41,11 +41,11 @@ def d_update(players: Players, real: torch.Tensor, keep_fake: bool = False
     with players.autocast():
         real_logits = D(obj.d_input(real))
         fake_logits = D(obj.d_input(d_fake))
-    loss = checked(players.loss.d_loss(real_logits, fake_logits,
-                                       real_label=obj.state.real_label), "loss/D")
+    loss = checked(players, players.loss.d_loss(real_logits, fake_logits,
+                                                real_label=obj.state.real_label), "loss/D")
     extra, reg = obj.d_terms(D, real, d_fake)
     players.opt_D.zero_grad(set_to_none=True)
-    (loss if extra is None else loss + checked(extra, "reg/D")).backward()
+    (loss if extra is None else loss + checked(players, extra, "reg/D")).backward()
     stats = {"loss/D": loss.detach(), **reg, **logit_stats(real_logits, fake_logits),
              **apply_update(players, players.discriminator)}
     return (stats, fake) if keep_fake else stats
@@ -63,10 +63,10 @@ def g_update(players: Players, batch_size: int, fake: torch.Tensor | None = None
             if fake is None:
                 fake = G(players.sample_z(batch_size))
             fake_logits = D(obj.d_input(fake))
-            loss = checked(players.loss.g_loss(fake_logits), "loss/G")
+            loss = checked(players, players.loss.g_loss(fake_logits), "loss/G")
             extra, reg = obj.g_terms(G, D, real, fake)
         players.opt_G.zero_grad(set_to_none=True)
-        (loss if extra is None else loss + checked(extra, "reg/G")).backward()
+        (loss if extra is None else loss + checked(players, extra, "reg/G")).backward()
         stats = {"loss/G": loss.detach(), **reg, **apply_update(players, players.generator)}
     return stats
 

@@ -51,8 +51,9 @@ def single_backward(players: Players) -> bool:
     return players.loss.zero_sum and players.objective.plain_g
 
 
-def _total(loss: torch.Tensor, extra: torch.Tensor | None, key: str) -> torch.Tensor:
-    return loss if extra is None else loss + checked(extra, key)
+def _total(players: Players, loss: torch.Tensor, extra: torch.Tensor | None,
+           key: str) -> torch.Tensor:
+    return loss if extra is None else loss + checked(players, extra, key)
 
 
 def _finish(players: Players, loss_D, loss_G, reg: dict, real_logits, fake_logits) -> Stats:
@@ -76,14 +77,14 @@ def onestep_stopgrad(players: Players, real: torch.Tensor) -> Stats:
         real_logits = D(obj.d_input(real))
         fake_sg_logits = D(obj.d_input(fake.detach()))
         fake_logits = D(obj.d_input(fake))
-    loss_D = checked(loss.d_loss(real_logits, fake_sg_logits, real_label=obj.state.real_label),
-                     "loss/D")
-    loss_G = checked(loss.g_loss(fake_logits), "loss/G")
+    loss_D = checked(players, loss.d_loss(real_logits, fake_sg_logits,
+                                          real_label=obj.state.real_label), "loss/D")
+    loss_G = checked(players, loss.g_loss(fake_logits), "loss/G")
     d_extra, d_reg = obj.d_terms(D, real, fake)
     g_extra, g_reg = obj.g_terms(G, D, real, fake)
     # The last two terms are equal in value (their sum is 0) but not in gradient.
-    total = (_total(loss_D, d_extra, "reg/D") + _total(loss_G, g_extra, "reg/G")
-             - loss.g_loss(fake_sg_logits))
+    total = (_total(players, loss_D, d_extra, "reg/D")
+             + _total(players, loss_G, g_extra, "reg/G") - loss.g_loss(fake_sg_logits))
     players.opt_D.zero_grad(set_to_none=True)
     players.opt_G.zero_grad(set_to_none=True)
     total.backward()
@@ -98,24 +99,25 @@ def onestep_fused(players: Players, real: torch.Tensor) -> Stats:
         fake = G(z)
         real_logits = D(obj.d_input(real))
         fake_logits = D(obj.d_input(fake))
-    loss_D = checked(loss.d_loss(real_logits, fake_logits, real_label=obj.state.real_label),
-                     "loss/D")
+    loss_D = checked(players, loss.d_loss(real_logits, fake_logits,
+                                          real_label=obj.state.real_label), "loss/D")
     d_extra, reg = obj.d_terms(D, real, fake)   # penalties see fake detached: nothing to G
-    total_D = _total(loss_D, d_extra, "reg/D")
+    total_D = _total(players, loss_D, d_extra, "reg/D")
     players.opt_D.zero_grad(set_to_none=True)
     players.opt_G.zero_grad(set_to_none=True)
     if single_backward(players):
         # Exact for the value too: L_G = -(fake term of L_D), evaluated on the same logits.
-        loss_G = checked(loss.g_loss(fake_logits.detach()), "loss/G")
+        loss_G = checked(players, loss.g_loss(fake_logits.detach()), "loss/G")
         fake.register_hook(torch.neg)   # G receives -dL_D/dfake = dL_G/dfake
         total_D.backward()
     else:
-        loss_G = checked(loss.g_loss(fake_logits), "loss/G")
+        loss_G = checked(players, loss.g_loss(fake_logits), "loss/G")
         with players.autocast():
             g_extra, g_reg = obj.g_terms(G, D, real, fake)
         reg.update(g_reg)
         total_D.backward(inputs=players.discriminator.trainable(), retain_graph=True)
-        _total(loss_G, g_extra, "reg/G").backward(inputs=players.generator.trainable())
+        _total(players, loss_G, g_extra, "reg/G").backward(
+            inputs=players.generator.trainable())
     return _finish(players, loss_D, loss_G, reg, real_logits, fake_logits)
 
 

@@ -98,8 +98,14 @@ def run_phases(phases: list[Phase], players: Players, it: Iteration) -> Stats:
     return stats
 
 
-def checked(loss: torch.Tensor, key: str) -> torch.Tensor:
-    """``loss`` if finite; checked before backward/step, so a NaN never reaches the weights."""
+def checked(players: Players, loss: torch.Tensor, key: str) -> torch.Tensor:
+    """``loss`` if finite: checked before the optimizer step, so a NaN never reaches the
+    weights. One process: at once, before backward. Several: the check rides on the next
+    gradient all-reduce (``steps/update.py``), so every process stops at the same step."""
+    if players.world.distributed:
+        finite = torch.isfinite(loss.detach()).all()
+        players.pending_checks[key] = players.pending_checks.get(key, True) & finite
+        return loss
     if not torch.isfinite(loss):
         raise NonFiniteLossError(key, float(loss.detach()))
     return loss

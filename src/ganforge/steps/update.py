@@ -1,20 +1,40 @@
 """One network's update after its backward, in the order every step uses:
 
-    backward  ->  guard (finite gradient)  ->  clip  ->  step  ->  constrain  ->  record
+    backward -> average over processes -> guard (finite) -> clip -> step -> constrain -> record
 
-Gradient-norm clipping comes before the optimizer step, WGAN weight clipping right after it,
-then the historical average and the update count that lazy regularization reads. Every update
-in ``alternating.py`` and ``onestep.py`` goes through :func:`apply_update`, so this file is
-the whole story of what happens between ``backward()`` and the next batch.
+With several processes the gradients are averaged first (one flattened all-reduce, which
+also carries the finiteness of the losses: ``distributed.py``), so every process sees the same
+gradient and takes the same decision. Gradient-norm clipping comes before the optimizer step,
+WGAN weight clipping right after it, then the historical average and the update count that
+lazy regularization reads. Every update in ``alternating.py`` and ``onestep.py`` goes through
+:func:`apply_update`, so this file is the whole story of what happens between ``backward()``
+and the next batch.
 """
 
 from __future__ import annotations
 
 from .._lazy import torch
 from ..diagnostics import grad_norm, update_ratio
+from ..distributed import average_gradients
 from ..errors import NonFiniteLossError
 from ..players import Player, Players
 from .phase import Stats
+
+
+def _synchronize(players: Players, params: list) -> None:
+    """Average the gradients over the processes; raise on every process at once when any
+    process's loss was not finite (no process steps its optimizer)."""
+    checks = players.pending_checks
+    keys = sorted(checks)
+    flags = (torch.stack([(~checks[k]).to(params[0].dtype) for k in keys])
+             .to(params[0].device) if keys and params else None)
+    players.pending_checks = {}
+    with players.comm:
+        flags = average_gradients(params, players.world, flags)
+    if flags is not None and bool((flags > 0).any()):
+        key = keys[int((flags > 0).nonzero()[0])]
+        raise NonFiniteLossError(f"{key} (on {int(flags.max())} of {players.world.size} "
+                                 "processes)", float("nan"))
 
 
 def apply_update(players: Players, player: Player) -> Stats:
@@ -24,6 +44,8 @@ def apply_update(players: Players, player: Player) -> Stats:
     ||theta_new - theta_old|| / ||theta_old|| (it needs a copy of the weights)."""
     objective, name = players.objective, player.name
     params = [t for t in player.net.parameters() if t.grad is not None]
+    if players.world.distributed:
+        _synchronize(players, params)
     norm = grad_norm(params)
     if not torch.isfinite(norm):
         raise NonFiniteLossError(f"the gradient norm of {name}", float(norm), kind="gradient")
