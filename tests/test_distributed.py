@@ -200,3 +200,20 @@ def test_sigkill_of_one_worker_ends_the_job_and_resume_finishes_the_run(runs, tm
     for net in ("G", "D"):   # the same processes doing the same steps: bit for bit
         for k in a[net]:
             assert torch.equal(a[net][k], b[net][k]), (net, k)
+
+
+def test_eval_under_torchrun_gives_the_one_process_numbers(runs, tmp_path):
+    """The samples split over the processes and their features gathered in rank order: the
+    numbers of one process for the same latents (G has no BatchNorm here)."""
+    args = ["-m", "ganforge", "eval", str(runs / "two"), "-n", "600", "--metrics",
+            "fid,kid,pr,dc", "--feature-net", "identity"]
+    for name, prefix in (("one", [sys.executable]), ("two", TORCHRUN)):
+        done = subprocess.run([*prefix, *args, "--out", str(tmp_path / f"{name}.json")],
+                              capture_output=True, text=True, env=ENV, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+    one, two = ({v["metric"]: v["value"] for v in
+                 json.loads((tmp_path / f"{n}.json").read_text())["evaluations"][0]["values"]}
+                for n in ("one", "two"))
+    assert one.keys() == two.keys() and len(one) >= 6
+    for metric in one:
+        assert two[metric] == pytest.approx(one[metric], rel=1e-5, abs=1e-7), metric

@@ -93,6 +93,21 @@ def run_dir_is_a_file(run):
     run.write_text("a file")
 
 
+def _png(tmp):
+    from PIL import Image
+    Image.new("RGB", (6, 5), (10, 20, 30)).save(tmp / "a.png")
+
+
+def _bad_png(tmp):
+    _png(tmp)
+    (tmp / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n torn")
+
+
+def _points_npy(tmp):
+    import numpy as np
+    np.save(tmp / "p.npy", np.random.default_rng(0).normal(size=(64, 2)).astype("float32"))
+
+
 CASES = [
     # (name, args, setup, status, phrase)
     # -- arguments ---------------------------------------------------------------------------
@@ -300,6 +315,21 @@ CASES = [
     ("eval read-only run to --out", ["eval", "{ro}", "--n", "100", "--out", "{tmp}/e.json"],
      None, 0, "e.json"),
     ("doctor on a run", ["doctor", "{run}"], None, 0, "ganforge doctor"),
+    # -- prepare and data.xflip ----------------------------------------------------------
+    ("prepare without dst", ["prepare", "{tmp}"], None, 2, "the following arguments are "
+                                                            "required: dst"),
+    ("prepare an empty folder", ["prepare", "{tmp}", "{tmp}/out"], None, 2, "no images in"),
+    ("prepare a missing source", ["prepare", "{tmp}/nope", "{tmp}/out"], None, 2, "nope"),
+    ("prepare resolution 0", ["prepare", "{tmp}", "{tmp}/out", "--resolution", "0"], None, 2,
+     "--resolution must be a whole number of pixels"),
+    ("prepare into itself", ["prepare", "{tmp}", "{tmp}"], ("tmp", _png), 2, "is SRC itself"),
+    ("prepare a bad png", ["prepare", "{tmp}", "{tmp}/out"], ("tmp", _bad_png), 2,
+     "cannot be read"),
+    ("xflip on points", ["train", "data=ring8", "model=mlp", "data.xflip=true"], None, 2,
+     "data.xflip mirrors images"),
+    ("xflip on an array", ["train", "--dry-run", "data={tmp}/p.npy", "model=mlp",
+                           "data.xflip=true"], ("tmp", _points_npy), 2,
+     "data.xflip mirrors images"),
 ]
 
 # Every number key, one step outside each declared bound.

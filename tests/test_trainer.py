@@ -129,7 +129,7 @@ def test_bf16_autocast_keeps_float32_master_weights():
 def test_bad_precision_names_the_choices():
     G, D = mlp_pair()
     with pytest.raises(UserError, match="precision must be one of"):
-        Trainer(G, D, precision="fp16")
+        Trainer(G, D, precision="fp8")
 
 
 def test_callbacks_see_every_step_and_the_end():

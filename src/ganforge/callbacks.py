@@ -44,30 +44,38 @@ class _IntervalMean:
 
     Each key is averaged over the steps that reported it: a stat measured only every few
     steps (the diversity probe, a lazy regularizer) is not diluted by the steps without it.
+    Stats that are tensors (``Trainer.fit`` leaves them on the device) are summed there and
+    brought to the host once per flush, all of them in one transfer.
     """
 
     def __init__(self):
-        self.sums: dict[str, float] = {}
+        self.sums: dict = {}
         self.counts: dict[str, int] = {}
         self.count = 0
 
-    def add(self, stats: dict[str, float]) -> None:
+    def add(self, stats: dict) -> None:
         for k, v in stats.items():
-            self.sums[k] = self.sums.get(k, 0.0) + v
+            self.sums[k] = self.sums.get(k, 0.0) + (v.detach() if torch.is_tensor(v) else v)
             self.counts[k] = self.counts.get(k, 0) + 1
         self.count += 1
 
+    def _host_sums(self) -> dict[str, float]:
+        on_device = [k for k, v in self.sums.items() if torch.is_tensor(v)]
+        values = (torch.stack([self.sums[k].double() for k in on_device]).tolist()
+                  if on_device else [])
+        return {**self.sums, **dict(zip(on_device, values))}
+
     def flush(self) -> dict[str, float]:
-        out = {k: v / self.counts[k] for k, v in self.sums.items()}
+        sums, counts = self._host_sums(), self.counts
         self.sums, self.counts, self.count = {}, {}, 0
-        return out
+        return {k: v / counts[k] for k, v in sums.items()}
 
     def flush_over(self, world: World) -> dict[str, float] | None:
         """:meth:`flush`, averaged over every process's steps (one gather per flush): the
         means on rank 0, None elsewhere."""
         if not world.distributed:
             return self.flush()
-        parts = gather_to_main((self.sums, self.counts), world)
+        parts = gather_to_main((self._host_sums(), self.counts), world)
         self.sums, self.counts, self.count = {}, {}, 0
         if parts is None:
             return None
@@ -108,9 +116,11 @@ class _IntervalLogger(Callback):
             self._write(trainer)
 
     def on_fit_end(self, trainer, error):
-        # After an error with several processes the others may not be here to gather with
-        # (and rows after the last checkpoint are dropped on resume anyway).
-        if self.acc.count and not (error is not None and world_of(trainer).distributed):
+        # Not after a non-finite value (the steps since the last row ran after it, so their
+        # means are not the run's), nor after an error with several processes (the others may
+        # not be here to gather with). Rows after the last checkpoint go on resume anyway.
+        if self.acc.count and not isinstance(error, NonFiniteLossError) \
+                and not (error is not None and world_of(trainer).distributed):
             self._write(trainer)
 
     def _write(self, trainer) -> None:
@@ -256,6 +266,8 @@ class Checkpointer(Callback):
 
     def save(self, trainer) -> Path | None:
         world = world_of(trainer)
+        if hasattr(trainer, "check_finite"):
+            trainer.check_finite()   # a NaN the guard holds stops the run here, not in a file
         check_in_step({"G": trainer.G, "D": trainer.D}, world)
         for name, net in (("G", trainer.G), ("D", trainer.D)):
             bad = [k for k, v in net.state_dict().items()
@@ -280,8 +292,9 @@ def _fmt(v: float) -> str:
 
 
 class Progress(Callback):
-    """A progress bar with step, losses, steps/s and ETA (tqdm) on a terminal; a plain line
-    every ``every`` steps when the output is not a terminal (CI logs)."""
+    """A progress bar with step, losses, steps/s and ETA (tqdm) on a terminal, its losses
+    refreshed every ``every`` steps; a plain line every ``every`` steps when the output is not
+    a terminal (CI logs)."""
 
     KEYS = ("loss/D", "loss/G", "logits/real", "logits/fake")
 
@@ -301,10 +314,10 @@ class Progress(Callback):
     def on_step_end(self, trainer, stats):
         if not main_only(trainer):
             return
-        self.acc.add(stats)
+        self.acc.add({k: stats[k] for k in (*self.KEYS, "time/step_ms") if k in stats})
         if self.bar is not None:
             self.bar.update(1)
-            if _due(trainer.step_count, max(1, self.every // 5)):
+            if _due(trainer.step_count, self.every):   # values read from the device then only
                 means = self.acc.flush()
                 self.bar.set_postfix({k.replace("loss/", ""): _fmt(means[k]) for k in self.KEYS
                                       if k in means}, refresh=False)

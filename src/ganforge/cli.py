@@ -1,4 +1,5 @@
-"""The ``ganforge`` command line: train, plan, sample.
+"""The ``ganforge`` command line: train, plan, presets, sample, eval, doctor, prepare,
+train-classifier.
 
 User mistakes (:class:`UserError`) print one line, ``ganforge: error: ...``, and exit 2.
 """
@@ -23,6 +24,8 @@ USAGE_EXAMPLES = """examples:
   ganforge eval runs/fashion-mnist-dcgan-nonsaturating --metrics fid,kid,pr,dc -n 10000
   ganforge train-classifier                       the default feature network for eval
   ganforge doctor runs/fashion-mnist-dcgan-nonsaturating   findings and what to try
+  ganforge prepare ~/faces data/faces64 --resolution 64   decode a folder once; then
+  ganforge train data=data/faces64 data.xflip=true        train on it, with mirrored images
 """
 
 
@@ -58,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     _add_eval_parsers(sub)
     do = sub.add_parser("doctor", help="what went wrong (or right) in a run, and what to try")
     do.add_argument("run_dir")
+    from .data.prepare import add_arguments   # no numpy, Pillow or torch at parse time
+    add_arguments(sub.add_parser(
+        "prepare", help="decode an image folder or .zip once into a file data=DST reads "
+                        "without decoding (resize and center-crop with --resolution N)"))
     return ap
 
 
@@ -270,6 +277,12 @@ def cmd_doctor(args) -> int:
     return 0
 
 
+def cmd_prepare(args) -> int:
+    from .data.prepare import prepare_from_args
+    prepare_from_args(args, log=_say)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
@@ -287,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = {"train": cmd_train, "plan": cmd_plan, "sample": cmd_sample, "eval": cmd_eval,
                 "train-classifier": cmd_train_classifier, "doctor": cmd_doctor,
-                "presets": cmd_presets}[args.command](args)
+                "presets": cmd_presets, "prepare": cmd_prepare}[args.command](args)
         together = True
         return code
     except UserError as err:

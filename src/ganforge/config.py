@@ -80,7 +80,7 @@ def _lr_schedules():
 
 
 def _precisions():
-    from .players import PRECISIONS
+    from .precision import PRECISIONS
     return PRECISIONS
 
 
@@ -128,6 +128,7 @@ class DataConfig:
     root: str | None = setting(None)      # where fashion-mnist's IDX files are (Debian's)
     scale: str = setting("check", choices=_scales)  # check | auto: rescale | off
     limit: int | None = setting(None, ge=1, le=MAX_COUNT)  # use only the first N samples
+    xflip: bool = setting(False)          # mirror images left-right at random (per batch)
 
 
 @dataclass
@@ -223,8 +224,9 @@ class Config:
     optim_D: OptimConfig = setting(factory=OptimConfig)
     lr_schedule_G: LRScheduleConfig = setting(factory=LRScheduleConfig)
     lr_schedule_D: LRScheduleConfig = setting(factory=LRScheduleConfig)
-    precision: str = setting("fp32", choices=_precisions)
+    precision: str = setting("fp32", choices=_precisions)  # auto | fp32 | bf16 | fp16
     channels_last: bool = setting(False)    # NHWC memory format for image models
+    compile: bool = setting(False)          # torch.compile G and D (for GPUs; slower on CPU)
     device: str = setting("auto", parse=_device)
     sync_bn: bool = setting(False)          # several CUDA processes: BatchNorm over all of them
     log_every: int = setting(50, ge=0, le=MAX_COUNT)
@@ -429,6 +431,9 @@ def check_combination(cfg: Config) -> None:
     if cfg.data.root is not None and cfg.data.name != "fashion-mnist":
         raise UserError(f"data.root is only used by fashion-mnist, not by data={cfg.data.name}: "
                         "remove it, or give the folder/file path as data= itself")
+    if cfg.data.xflip and cfg.data.name in ("ring8", "grid25"):
+        raise UserError(f"data.xflip mirrors images; data={cfg.data.name} is 2-D points: drop "
+                        "data.xflip")
     for key, needs in (("ema.rampup", "ema.half_life_images"),
                        ("noise.anneal_steps", "noise.sigma"), ("reg.gp_one_sided", "reg.gp")):
         if _get(cfg, key) and not _get(cfg, needs):

@@ -26,8 +26,9 @@ class NonFiniteLossError(UserError):
     """
 
     def __init__(self, name: str, value: float, step: int | None = None, kind: str = "loss",
-                 last=None):
+                 last=None, caught_at: int | None = None):
         self.name, self.value, self.step, self.kind, self.last = name, value, step, kind, last
+        self.caught_at = caught_at   # the later step where a deferred check saw it
         super().__init__(self._message())
 
     def at_step(self, step: int) -> "NonFiniteLossError":
@@ -38,9 +39,13 @@ class NonFiniteLossError(UserError):
 
     def _message(self) -> str:
         at = f" at step {self.step}" if self.step is not None else ""
-        what = ("training stopped before the optimizer step" if self.kind in ("loss", "gradient")
-                else
-                "no checkpoint was written from it")
+        if self.caught_at is not None and self.caught_at != self.step:
+            what = (f"training stopped at the check of step {self.caught_at}, before any log "
+                    "row or checkpoint was written from it")
+        elif self.kind in ("loss", "gradient"):
+            what = "training stopped before the optimizer step"
+        else:
+            what = "no checkpoint was written from it"
         last = f" ({self.last})" if self.last else ""
         return (
             f"{self.name} became {self.value}{at}; {what}, so the last checkpoint{last} is "

@@ -57,18 +57,19 @@ def pick_generator(trainer, ema: bool | None):
     return trainer.G_sample, "G_ema"
 
 
-def reference_data(run, split: str) -> torch.Tensor:
-    """Real samples to compare with: the run's training data, or Fashion-MNIST's test split."""
+def reference_data(run, split: str):
+    """Real samples to compare with: the run's training data, or Fashion-MNIST's test split
+    (``Samples``: indexing reads float32 rows, only those taken)."""
     if split not in SPLITS:
         raise UserError(f"--reference must be train or test, got {split!r}")
     if split == "train":
-        return run.batches.x  # as G was trained on it (rescaled when data.scale=auto)
+        return run.batches.samples  # as G was trained on it (rescaled if data.scale=auto)
     if run.cfg.data.name != "fashion-mnist":
         raise UserError(f"--reference test exists only for fashion-mnist, not "
                         f"{run.cfg.data.name!r}: use --reference train")
     from .data.fashion_mnist import load_fashion_mnist
 
-    return load_fashion_mnist(run.cfg.data.root, "test").x
+    return load_fashion_mnist(run.cfg.data.root, "test").samples
 
 
 def evaluate(run_dir: str | os.PathLike, metrics: str = "auto", n: int = 10000, seed: int = 0,

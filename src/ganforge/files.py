@@ -1,6 +1,7 @@
 """Every file a run writes goes through here, and so do the reads that must survive a crash.
 
 Writes: :func:`write_atomic` (a whole file: checkpoints, images, eval.json, rewrites of a log),
+:class:`AtomicFile` (the same for a file written in pieces: a prepared dataset's pixels),
 :func:`append_line` (one line of metrics.jsonl or findings.jsonl), :func:`make_dirs`, and
 :func:`check_writable` (run at start-up, so a read-only or full disk stops a run in its first
 second rather than after an hour of training). Any ``OSError`` becomes a :class:`WriteError`,
@@ -184,6 +185,65 @@ def write_atomic(path: str | os.PathLike, data: bytes | bytearray | memoryview |
         raise
     fsync_dir(path.parent)
     return path
+
+
+class AtomicFile:
+    """``path`` written in pieces, all at once or not at all, like :func:`write_atomic`: the
+    pieces go to ``.NAME.tmp-PID``, :meth:`commit` syncs it and renames it over ``path``.
+    Leaving the ``with`` block without a commit (an error, a kill) removes the temporary file;
+    an ``OSError`` is a :class:`WriteError` naming ``path``. Memory use is one piece.
+
+        with AtomicFile(path) as out:
+            for piece in pieces:
+                out.write(piece)
+            out.commit()
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path, self.tmp = Path(path), temp_path(path)
+        self.fd: int | None = None
+        self.written = 0
+
+    def __enter__(self) -> "AtomicFile":
+        if self.path.is_dir():
+            raise WriteError(self.path, _oserror(errno.EISDIR))
+        try:
+            self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        except OSError as err:
+            raise WriteError(self.path, err) from err
+        return self
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        try:
+            for start in range(0, len(view), CHUNK_BYTES):
+                _write_all(self.fd, view[start:start + CHUNK_BYTES])
+        except OSError as err:
+            raise WriteError(self.path, err) from err
+        self.written += len(view)
+
+    def commit(self) -> Path:
+        fd, self.fd = self.fd, None
+        try:
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(self.tmp, self.path)
+        except OSError as err:
+            _discard(self.tmp)
+            raise WriteError(self.path, err) from err
+        fsync_dir(self.path.parent)
+        return self.path
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:   # not committed: an error on the way
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = None
+            _discard(self.tmp)
 
 
 def _discard(path: Path) -> None:

@@ -39,10 +39,13 @@ class TrainingPlan:
     precision: str
     device: str
     extras: tuple[str, ...] = ()
+    precision_note: str = ""
 
     def format(self) -> str:
         lines = [f"Training plan ({self.schedule}; device {self.device}, precision "
                  f"{self.precision})"]
+        if self.precision_note and self.precision_note != "as asked":
+            lines.append(f"  precision: {self.precision_note}")
         group = None
         for ph in self.phases:
             if ph.simultaneous and ph.simultaneous != group:
@@ -143,7 +146,7 @@ def _part_plan(phase: Phase, part, players: Players) -> PhasePlan:
 
 
 def training_plan(schedule, players: Players, schedulers: dict | None = None,
-                  extras: tuple[str, ...] = ()) -> TrainingPlan:
+                  extras: tuple[str, ...] = (), precision_note: str = "") -> TrainingPlan:
     """Read the plan off ``schedule.phases(players)`` (the records the step runs) and the
     live networks and optimizers."""
     phases = schedule.phases(players)
@@ -153,6 +156,6 @@ def training_plan(schedule, players: Players, schedulers: dict | None = None,
     return TrainingPlan(
         schedule=schedule.name, phases=parts,
         lr_schedules={k: describe_scheduler(schedulers.get(k)) for k in ("G", "D")},
-        precision=players.precision, device=str(players.device),
+        precision=players.precision, device=str(players.device), precision_note=precision_note,
         extras=(*notes, *players.objective.describe(), *extras),
     )

@@ -11,7 +11,6 @@ rate updates which network: docs/problems.md, problem 1).
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 
 from ._lazy import nn, torch
@@ -20,9 +19,10 @@ from .distributed import CommTimer, World
 from .errors import UserError
 from .losses import Loss
 from .objective import Objective
+from .guard import FiniteGuard
+from .precision import autocast
 from .streams import Sharded
 
-PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Players:
     loss: Loss
     z_shape: tuple[int, ...]
     device: torch.device
-    precision: str = "fp32"
+    precision: str = "fp32"   # "fp32", "bf16" or "fp16", as resolved (precision.py)
     z_generator: torch.Generator = field(default_factory=lambda: torch.Generator())
     z_dtype: torch.dtype | None = None   # None: float32
     objective: Objective = field(default_factory=Objective)
@@ -59,6 +59,11 @@ class Players:
     # all-reduce so that every process stops at the same step (steps/update.py).
     pending_checks: dict = field(default_factory=dict)
     comm: CommTimer = field(default_factory=CommTimer)
+    # The non-finite checks: at once (defer=False), or kept on the device until the trainer
+    # asks (Trainer.fit: no host sync per step; steps/guard.py).
+    defer_checks: bool = False
+    guard: FiniteGuard = field(default_factory=lambda: FiniteGuard())
+    scaler: object = None   # fp16: a torch.amp.GradScaler (precision.py)
 
     @property
     def generator(self) -> Player:
@@ -76,10 +81,8 @@ class Players:
         return z.to(self.device, self.z_dtype or torch.float32, non_blocking=True)
 
     def autocast(self):
-        """Forward-pass context: bf16 autocast with float32 master weights, or nothing."""
-        if self.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        """Forward-pass context: bf16/fp16 autocast with float32 master weights, or nothing."""
+        return autocast(self.precision, self.device)
 
 
 def check_optimizer(opt: torch.optim.Optimizer, own: nn.Module, own_name: str,

@@ -29,6 +29,7 @@ norm power iterations.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -66,14 +67,21 @@ def _autocast_off(x: Tensor):
     return torch.autocast(device_type=x.device.type, enabled=False)
 
 
+def _eager():
+    """A compiled D runs eagerly inside (``torch.compile`` has no double backward)."""
+    stance = getattr(torch.compiler, "set_stance", None)   # torch >= 2.6
+    return stance("force_eager") if stance is not None else contextlib.nullcontext()
+
+
 def input_gradient(D: nn.Module, x: Tensor) -> Tensor:
     """grad_x sum_i D(x)_i as (N, F) (flattened per sample), with a graph into D's parameters.
 
     ``x`` is detached (a penalty never sends gradient into G) and cast to float32 (float64
-    kept); D runs with autocast off. D must return (N,) or (N, 1).
+    kept); D runs with autocast off, and eagerly when it was compiled (``torch.compile``
+    cannot take the gradient of this gradient). D must return (N,) or (N, 1).
     """
     x = at_least_fp32(x.detach()).requires_grad_(True)
-    with _autocast_off(x):
+    with _autocast_off(x), _eager():
         out = D(x)
         if out.shape not in ((x.shape[0],), (x.shape[0], 1)):
             raise UserError(f"D must return one logit per sample, (N,) or (N, 1); got "

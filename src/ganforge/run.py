@@ -90,11 +90,12 @@ def build_run(cfg: Config, device: str | None = None) -> Run:
              else None),
         sched_G=make_lr_schedule(cfg.lr_schedule_G, opt_G, cfg.steps),
         sched_D=make_lr_schedule(cfg.lr_schedule_D, opt_D, cfg.steps),
-        precision=cfg.precision, channels_last=cfg.channels_last, device=device or cfg.device,
+        precision=cfg.precision, channels_last=cfg.channels_last, compile=cfg.compile,
+        device=device or cfg.device,
         seed=cfg.seed)
     balance(trainer, cfg.balance, images=dataset.kind == "image")
     # The data checks run here, before a run directory exists, so bad data costs nothing.
-    batches = Batches(dataset.x, cfg.batch_size, seed=cfg.seed)
+    batches = Batches(dataset.samples, cfg.batch_size, seed=cfg.seed, xflip=cfg.data.xflip)
     trainer.prepare(batches, data_scale=cfg.data.scale)
     evaluation = None
     if cfg.eval.every > 0:   # resolved here, so the dry run checks it too
@@ -148,11 +149,11 @@ def attach_run_dir(run: Run, run_dir: Path, progress: bool = True) -> None:
 
         names, net = run.evaluation
         callbacks.insert(len(callbacks) - 1, EvalCallback(
-            run_dir / "metrics.jsonl", cfg.eval.every, run.batches.x, cfg.data.name, names,
+            run_dir / "metrics.jsonl", cfg.eval.every, run.batches.samples, cfg.data.name, names,
             net, cfg.eval.n, cfg.seed, tb))
     # The probe first (its diag/ values go into the step's stats before the loggers see
     # them); the doctor after every writer of metrics.jsonl, whose rows it reads.
-    callbacks.insert(0, DiversityProbe(run.batches.x, probe_interval(cfg.log_every)))
+    callbacks.insert(0, DiversityProbe(run.batches.samples, probe_interval(cfg.log_every)))
     callbacks.append(Doctor(run_dir, cfg.log_every, metrics=run_dir / "metrics.jsonl"))
     if progress:
         callbacks.append(Progress(cfg.log_every))

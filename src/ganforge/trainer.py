@@ -16,6 +16,7 @@ its rows of each global batch, the gradients are averaged, and only rank 0 write
 
 from __future__ import annotations
 
+import importlib
 import time
 from typing import Iterable, Sequence
 
@@ -26,11 +27,13 @@ from .data.stream import DataFeed, RealBatches
 from .distributed import all_gather, broadcast_state, current_world
 from .ema import EMA
 from .errors import NonFiniteLossError, UserError, nearest
+from .guard import Hold
 from .losses import Loss, get_loss
 from .objective import Objective
 from .plan import TrainingPlan, training_plan
-from .players import PRECISIONS, Players, check_optimizer, infer_z_shape, param_dtype, \
-    resolve_device
+from .players import Players, check_optimizer, infer_z_shape, param_dtype, resolve_device
+from .precision import PRECISIONS, make_scaler
+from .precision import resolve as resolve_precision
 from .steps import SCHEDULES, Iteration, run_phases
 from .streams import rank_seed
 
@@ -73,9 +76,14 @@ class Trainer:
         sched_G, sched_D: optional ``torch.optim.lr_scheduler`` objects, stepped once per
             iteration.
         z_dim: latent size (default ``G.z_dim``).
-        precision: ``"fp32"`` or ``"bf16"`` (autocast; master weights stay float32).
+        precision: ``"fp32"``, ``"bf16"``, ``"fp16"`` (autocast, master weights in float32;
+            fp16 with a gradient scaler) or ``"auto"`` (bf16 where the hardware computes it
+            natively, else fp32): ``precision.py``; the plan says what was chosen and why.
         channels_last: NHWC memory format for 4-D weights and image batches (faster with
             bf16 on CPUs with AMX).
+        compile: run G and D through ``torch.compile`` (in place, ``nn.Module.compile``: the
+            checkpoints stay those of the plain modules). Slower on the CPUs measured here
+            (25-40% on DCGAN-28); meant for GPUs.
         device: ``"auto"`` (CUDA when present, else CPU), or any torch device.
         seed: seeds the global RNG and the latent generator; same seed, same CPU run, bit for
             bit (every stream: ``ganforge/streams.py``).
@@ -88,16 +96,24 @@ class Trainer:
                  loss: str | Loss = "nonsaturating", schedule="alternating",
                  objective: Objective | None = None, ema: EMA | float | None = None,
                  sched_G=None, sched_D=None, z_dim=None, precision: str = "fp32",
-                 channels_last: bool = False, device="auto", seed: int | None = None,
-                 callbacks: Sequence = ()):
+                 channels_last: bool = False, compile: bool = False, device="auto",
+                 seed: int | None = None, callbacks: Sequence = ()):
         if precision not in PRECISIONS:
             raise UserError(f"precision must be one of {PRECISIONS}, got {precision!r}"
                             f"{nearest(precision, PRECISIONS)}")
         self.device = resolve_device(device)
+        precision, self.precision_reason = resolve_precision(precision, self.device)
         # channels_last: NHWC for 4-D weights and batches (no-op for other shapes).
         self.memory_format = torch.channels_last if channels_last else torch.preserve_format
         G.to(self.device, memory_format=self.memory_format)
         D.to(self.device, memory_format=self.memory_format)
+        self.compiled = bool(compile)
+        if self.compiled:   # in place: the modules and their state_dict keys stay the same
+            # One-step's backward(retain_graph=True) and the penalties' double backward need
+            # the compiled backward to keep its buffers (a process-wide setting of torch).
+            importlib.import_module("torch._functorch.config").donated_buffer = False
+            G.compile()
+            D.compile()
         opt_G = opt_G if opt_G is not None else default_optimizer(G)
         opt_D = opt_D if opt_D is not None else default_optimizer(D)
         check_optimizer(opt_G, G, "G", D, "D")
@@ -114,7 +130,8 @@ class Trainer:
         objective.set_world(self.world.rank, self.world.size)
         self.players = Players(G, D, opt_G, opt_D, get_loss(loss), infer_z_shape(G, z_dim),
                                self.device, precision, z_gen, param_dtype(G), objective,
-                               world=self.world)
+                               world=self.world,
+                               scaler=make_scaler(precision, self.device))
         # EMA of G's weights: an EMA object, or a half-life in images.
         self.ema = EMA(G, ema) if isinstance(ema, (int, float)) and ema else (ema or None)
         if self.ema is not None:   # an EMA built before G moved follows it to the device
@@ -152,30 +169,54 @@ class Trainer:
             + "; used for samples and evaluation",)
         if self.balancer is not None:
             extras += (self.balancer.describe(),)
-        return training_plan(self.schedule, self.players, self.schedulers, extras)
+        if self.compiled:
+            extras += ("G and D run through torch.compile",)
+        return training_plan(self.schedule, self.players, self.schedulers, extras,
+                             self.precision_reason)
 
     def step(self, real: torch.Tensor | Sequence[torch.Tensor] | Iterable) -> dict[str, float]:
         """One iteration of the schedule. ``real`` is one batch, or (for ``d_steps > 1``) a
-        list of batches or an iterator. Returns the iteration's stats as floats."""
+        list of batches or an iterator. Returns the iteration's stats as floats: a host sync,
+        and a non-finite loss stops the step before its optimizer step."""
+        self.players.defer_checks = False
+        stats = self._step(real)
+        values = [v for v in stats.values() if isinstance(v, torch.Tensor)]
+        floats = iter(torch.stack([v.double().cpu() for v in values]).tolist() if values
+                      else [])   # one transfer for all of them
+        return {k: next(floats) if isinstance(v, torch.Tensor) else v for k, v in stats.items()}
+
+    def check_finite(self) -> None:
+        """Raise the first non-finite loss or gradient ``fit`` met since the last check (one
+        host sync); the callbacks call it before they write a checkpoint."""
+        self.players.guard.raise_if_bad(now=self.step_count)
+
+    def _step(self, real) -> dict:
+        """One iteration, its stats left on the device (tensors) where they are computed."""
         real_batches = RealBatches(real, self.device, self.memory_format)
         start = time.perf_counter()
         it = Iteration(real_batches)
+        self.players.guard.step = self.step_count + 1
+        hold = Hold(self.players.guard, self._held()) if self.players.defer_checks else None
         try:
             stats = run_phases(self.schedule.phases(self.players), self.players, it)
         except NonFiniteLossError as err:
             raise err.at_step(self.step_count + 1)
+        if self.players.scaler is not None:   # fp16: once per iteration, after every step
+            self.players.scaler.update()
+            stats["amp/scale"] = self.players.scaler.get_scale()
         size = self.world.size   # counts below are of the global batch
         if self.ema is not None:
-            stats["ema/beta"] = torch.tensor(
-                self.ema.update(self.players.G, it.g_images * size, self.images_seen),
-                dtype=torch.float64)
+            stats["ema/beta"] = self.ema.update(self.players.G, it.g_images * size,
+                                                self.images_seen)
+        if hold is not None:
+            hold.restore_if_bad()
         for sched in self.schedulers.values():
             if sched is not None:
                 sched.step()
         self.step_count += 1
         self.images_seen += real_batches.seen * size
-        out = {k: float(v) for k, v in stats.items()}  # one sync point per iteration
-        out["time/step_ms"] = (time.perf_counter() - start) * 1000.0
+        out = dict(stats)
+        out["time/step_ms"] = (time.perf_counter() - start) * 1000.0   # host time
         if self.world.distributed:
             out["time/comm_ms"] = self.players.comm.take()
         out["lr/G"] = self.players.opt_G.param_groups[0]["lr"]
@@ -184,29 +225,47 @@ class Trainer:
             out.update(self.balancer.update(out, real_batches.seen * size))
         return out
 
+    def _held(self) -> list:
+        """What a deferred non-finite check keeps unchanged: G, D and G's average."""
+        return [self.players.G, self.players.D] + ([self.ema.G_ema] if self.ema else [])
+
     def prepare(self, data, *, batch_size: int = 64, data_scale: str = "check") -> Iterable:
         """The checked batch stream ``fit`` trains on (see ``data/stream.py``); call it to run
         the data checks before training starts."""
         return self.feed.prepare(data, self.players, batch_size, self.seed or 0, data_scale,
                                  self.world)
 
-    def fit(self, data, steps: int, *, batch_size: int = 64,
-            data_scale: str = "check") -> dict[str, float]:
+    def fit(self, data, steps: int, *, batch_size: int = 64, data_scale: str = "check",
+            sync_every: int | None = None) -> dict:
         """Run ``steps`` more iterations on ``data``: a tensor of samples (shuffled into
         batches of ``batch_size``, seeded, resumable), a ``ganforge.data.Batches``, or any
         iterable of batches such as a DataLoader (cycled). A new data source is checked once
         (shapes, and the value range: ``data_scale`` "check" stops with the fix, "auto"
         rescales in-memory data, "off" skips it); the same source again continues its
-        stream. Returns the last iteration's stats."""
+        stream. Returns the last iteration's stats.
+
+        No host sync per step: the stats stay on the device (the callbacks bring them over
+        at their log intervals), and the non-finite guard is checked every ``sync_every``
+        steps (default: the shortest interval of the callbacks, so before any of them logs;
+        50 without callbacks), at the end, and before every checkpoint: a NaN stops the run
+        at the next check with the step it appeared at, and never reaches a logged row or a
+        checkpoint."""
+        if sync_every is None:
+            sync_every = min((cb.every for cb in self.callbacks
+                              if isinstance(getattr(cb, "every", None), int) and cb.every > 0),
+                             default=50)
         batches = iter(self.prepare(data, batch_size=batch_size, data_scale=data_scale))
         end = self.step_count + steps
         for cb in self.callbacks:
             cb.on_fit_start(self, end)
-        stats: dict[str, float] = {}
+        stats: dict = {}
         error: BaseException | None = None
+        self.players.defer_checks = True
         try:
             while self.step_count < end:
-                stats = self.step(batches)
+                stats = self._step(batches)
+                if self.step_count % max(sync_every, 1) == 0 or self.step_count == end:
+                    self.check_finite()
                 for cb in self.callbacks:
                     cb.on_step_end(self, stats)
         except BaseException as err:

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganforge.data.dataset import Dataset, images_from_uint8
+from ganforge.data.dataset import Dataset
+from ganforge.data.samples import PixelSamples, TensorSamples, images_from_uint8
 from ganforge.errors import UserError
 
 NPZ_KEYS = ("x", "images", "arr_0")  # tried in this order
@@ -63,9 +64,10 @@ def _to_nchw(a: np.ndarray, where: str) -> tuple[np.ndarray, str]:
 
 
 def load_array(path: str | Path, limit: int | None = None) -> Dataset:
-    """A .npy / .npz file as x float32: (N, D), or (N, C, H, W) for images.
+    """A .npy / .npz file: (N, D), or (N, C, H, W) for images.
 
-    uint8 -> scaled to [-1, 1]; any other numeric dtype -> float32 with values unchanged.
+    uint8 -> read scaled to [-1, 1] (images stay uint8 in memory until a batch is read); any
+    other numeric dtype -> float32 with values unchanged.
     limit: keep the first ``limit`` samples.
     """
     path = Path(path)
@@ -86,16 +88,20 @@ def load_array(path: str | Path, limit: int | None = None) -> Dataset:
             f"array in {where} contains {bad:,} NaN or inf values; remove or replace them"
         )
     a, kind = _to_nchw(a, where)
-    if a.dtype == np.uint8:
-        x, scaled = images_from_uint8(a), ", uint8 scaled to [-1, 1]"
+    if a.dtype == np.uint8 and kind == "image":   # pixels stay 8-bit until a batch is read
+        samples, scaled = PixelSamples.from_numpy(a), ", uint8 scaled to [-1, 1]"
     else:
-        x, scaled = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)), ""
-    if not torch.isfinite(x).all():  # e.g. float64 values beyond float32's range
-        raise UserError(f"array in {where} has values too large for float32; rescale it")
+        if a.dtype == np.uint8:
+            x, scaled = images_from_uint8(a), ", uint8 scaled to [-1, 1]"
+        else:
+            x, scaled = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)), ""
+        if not torch.isfinite(x).all():  # e.g. float64 values beyond float32's range
+            raise UserError(f"array in {where} has values too large for float32; rescale it")
+        samples = TensorSamples(x)
     return Dataset(
-        x=x,
+        samples=samples,
         labels=None,
         name="array",
         kind=kind,
-        source=f"array {tuple(x.shape)} {a.dtype}{scaled} from {where}",
+        source=f"array {samples.shape} {a.dtype}{scaled} from {where}",
     )

@@ -1,35 +1,37 @@
-"""The in-memory dataset record that every loader returns (``sources.py`` picks the loader).
+"""The dataset record that every loader returns (``sources.py`` picks the loader).
 
-Every loader returns a :class:`Dataset` whose ``x`` is a float32 tensor held in memory. Images
-from 8-bit sources are scaled to [-1, 1]; float arrays are kept as they are, because only the
-range check (``data/range_check.py``) knows the generator's output range and can tell whether
-they fit.
+A :class:`Dataset` holds its samples as stored (``data/samples.py``): 8-bit images stay uint8,
+in memory or read batch by batch from a prepared file, and are scaled to [-1, 1] per batch; float
+arrays and points are float tensors kept as they are, because only the range check
+(``data/range_check.py``) knows the generator's output range and can tell whether they fit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 from ganforge._lazy import torch
 
+from .samples import Samples, images_from_uint8
 
+__all__ = ["Dataset", "images_from_uint8"]
 
 
 @dataclass
 class Dataset:
-    """A whole dataset in memory.
+    """A whole dataset.
 
-    x: float32. Images are (N, C, H, W), scaled to [-1, 1] when they came from 8-bit pixels
-       (float arrays are kept unscaled); points/vectors are (N, D) and never rescaled.
+    samples: the stored samples; read float32 rows with ``samples[idx]``. Images are
+       (N, C, H, W), scaled to [-1, 1] when they came from 8-bit pixels (float arrays are kept
+       unscaled); points/vectors are (N, D) and never rescaled.
     labels: int64 (N,) or None.
-    name: "fashion-mnist", "ring8", "grid25", "folder" or "array".
+    name: "fashion-mnist", "ring8", "grid25", "folder", "array" or "prepared".
     kind: "image", "points" (D == 2, plottable) or "vector".
     source: one human-readable line saying what was loaded and from where.
     modes, mode_std: for the Gaussian mixtures, the (M, 2) mode means and the per-axis std.
     """
 
-    x: torch.Tensor
+    samples: Samples
     labels: torch.Tensor | None
     name: str
     kind: str
@@ -38,14 +40,15 @@ class Dataset:
     mode_std: float | None = None
 
     @property
+    def x(self) -> torch.Tensor:
+        """The whole set as float32 (N, *sample_shape): the stored tensor for float data, a
+        new tensor for pixels (4 bytes a value: for small data; training reads ``samples``)."""
+        return self.samples.floats()
+
+    @property
     def sample_shape(self) -> tuple[int, ...]:
-        """Shape of one sample, ``x.shape[1:]``: (C, H, W) for images, (D,) otherwise."""
-        return tuple(self.x.shape[1:])
+        """Shape of one sample: (C, H, W) for images, (D,) otherwise."""
+        return self.samples.sample_shape
 
     def __len__(self) -> int:
-        return self.x.shape[0]
-
-
-def images_from_uint8(pixels: np.ndarray) -> torch.Tensor:
-    """uint8 (N, C, H, W) -> float32 (N, C, H, W) in [-1, 1]; 0 -> -1 and 255 -> 1 exactly."""
-    return torch.from_numpy(np.ascontiguousarray(pixels)).to(torch.float32) / 127.5 - 1.0
+        return len(self.samples)

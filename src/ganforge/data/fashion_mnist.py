@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from ganforge.data.dataset import Dataset, images_from_uint8
+from ganforge.data.dataset import Dataset
+from ganforge.data.samples import PixelSamples
 from ganforge.data.idx import read_idx
 from ganforge.errors import UserError
 
@@ -40,7 +41,8 @@ def split_files(root: Path, split: str) -> tuple[Path, Path] | None:
 def load_fashion_mnist(
     root: str | Path | None = None, split: str = "train", limit: int | None = None
 ) -> Dataset:
-    """Fashion-MNIST as x (N, 1, 28, 28) float32 = uint8 / 127.5 - 1, labels int64 (N,).
+    """Fashion-MNIST: pixels (N, 1, 28, 28) uint8, read as float32 uint8 / 127.5 - 1, and
+    labels int64 (N,).
 
     root: directory with the IDX files; None tries the Debian package location and then the
           committed slice (train split only). A given root without the files is an error.
@@ -93,7 +95,7 @@ def load_fashion_mnist(
         first = "the first " if limit is not None else ""
         source = f"Fashion-MNIST {split}, {first}{n:,} images {where}"
     return Dataset(
-        x=images_from_uint8(pixels[:, None]),
+        samples=PixelSamples.from_numpy(pixels[:, None]),
         labels=torch.from_numpy(labels.astype("int64")),
         name="fashion-mnist",
         kind="image",

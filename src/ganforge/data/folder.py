@@ -1,8 +1,11 @@
-"""A folder of PNG/JPEG images (searched recursively), loaded with Pillow into memory.
+"""A folder of PNG/JPEG images (searched recursively), or a .zip of one, decoded into memory
+as 8-bit pixels.
 
 All images must have one size: resizing silently would change what the GAN learns, so a
-mismatch is an error that names two files. Grayscale folders stay 1-channel; anything else
-(RGB, RGBA, palette) becomes RGB.
+mismatch is an error that names two files (``ganforge prepare --resolution N`` crops and
+resizes them once, on purpose). Grayscale folders stay 1-channel; anything else (RGB, RGBA,
+palette) becomes RGB. The folder is decoded at every start; ``ganforge prepare`` decodes it
+once into a file that opens at once (``data/prepare.py``).
 """
 
 from __future__ import annotations
@@ -10,77 +13,76 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from ganforge.data.dataset import Dataset, images_from_uint8
+from ganforge.data.dataset import Dataset
+from ganforge.data.image_files import (GRAY_MODES, IMAGE_SUFFIXES, UNREADABLE, UNSUPPORTED_MODES,
+                                       ImageFiles, read_header, read_pixels)
+from ganforge.data.progress import Progress
+from ganforge.data.samples import PixelSamples
 from ganforge.errors import UserError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-GRAY_MODES = ("L", "1")
-# 16-bit and float images would be clipped by Pillow's conversion to 8 bits.
-UNSUPPORTED_MODES = ("I", "I;16", "I;16B", "I;16L", "F")
+__all__ = ["IMAGE_SUFFIXES", "image_files", "load_folder"]
+PREPARE_HINT = 10_000   # from this many images on, the source line suggests ganforge prepare
 
 
 def image_files(root: Path) -> list[Path]:
     """All .png/.jpg/.jpeg files under ``root`` (any letter case), sorted by relative path."""
-    files = [p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
-    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+    return [root / name for name in ImageFiles(root).names]
 
 
-def _header(path: Path) -> tuple[tuple[int, int], str]:
-    """(width, height), mode of one image, read from its header only."""
+def _read(files: ImageFiles, name: str, read, *args):
     try:
-        with Image.open(path) as img:
-            return img.size, img.mode
-    except (OSError, SyntaxError, ValueError) as err:
-        raise UserError(f"cannot read image {path}: {err}; delete or re-save it") from err
-
-
-def _pixels(path: Path, mode: str) -> np.ndarray:
-    """(H, W, C) uint8 pixels of one image converted to ``mode`` ("L" or "RGB")."""
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert(mode), dtype=np.uint8).reshape(img.height, img.width, -1)
-    except (OSError, SyntaxError, ValueError) as err:
-        raise UserError(f"cannot read image {path}: {err}; delete or re-save it") from err
+        with files.open(name) as f:
+            return read(f, *args)
+    except UNREADABLE as err:
+        raise UserError(f"cannot read image {files.src / name}: {err}; delete or re-save it, "
+                        "or leave it out with ganforge prepare --skip-bad") from err
 
 
 def load_folder(path: str | Path, limit: int | None = None) -> Dataset:
-    """Images under ``path`` as x (N, C, H, W) float32 in [-1, 1], C = 1 (all grayscale) or 3.
+    """Images under ``path`` (a folder or a .zip) as pixels (N, C, H, W) uint8, read as
+    float32 in [-1, 1]; C = 1 (all grayscale) or 3.
 
     limit: load only the first ``limit`` files in sorted order.
     """
     root = Path(path)
-    files = image_files(root)[:limit]
-    if not files:
-        raise UserError(
-            f"no images in folder {root}: expected .png, .jpg or .jpeg files (searched "
-            "recursively); check the path"
-        )
-    headers = [_header(p) for p in files]
-    first_size = headers[0][0]
-    for file, (size, mode) in zip(files, headers):
-        if size != first_size:
+    with ImageFiles(root) as files:
+        names = files.names[:limit]
+        if not names:
             raise UserError(
-                f"images in {root} have different sizes: {files[0]} is {first_size[0]}x"
-                f"{first_size[1]} but {file} is {size[0]}x{size[1]} (width x height); "
-                "resize them all to one size first"
+                f"no images in folder {root}: expected .png, .jpg or .jpeg files (searched "
+                "recursively); check the path"
             )
-        if mode in UNSUPPORTED_MODES:
-            raise UserError(
-                f"image {file} has 16-bit or float pixels (mode {mode}); "
-                "save it as 8-bit PNG/JPEG first"
-            )
-    mode = "L" if all(m in GRAY_MODES for _, m in headers) else "RGB"
-    width, height = first_size
-    pixels = np.empty((len(files), height, width, 1 if mode == "L" else 3), dtype=np.uint8)
-    for i, file in enumerate(files):
-        pixels[i] = _pixels(file, mode)
+        headers = [_read(files, name, read_header) for name in names]
+        first_size = headers[0][0]
+        for name, (size, mode) in zip(names, headers):
+            if size != first_size:
+                raise UserError(
+                    f"images in {root} have different sizes: {root / names[0]} is "
+                    f"{first_size[0]}x{first_size[1]} but {root / name} is {size[0]}x{size[1]} "
+                    "(width x height); resize them all to one size first, or prepare them "
+                    "with ganforge prepare SRC DST --resolution N"
+                )
+            if mode in UNSUPPORTED_MODES:
+                raise UserError(
+                    f"image {root / name} has 16-bit or float pixels (mode {mode}); "
+                    "save it as 8-bit PNG/JPEG first"
+                )
+        mode = "L" if all(m in GRAY_MODES for _, m in headers) else "RGB"
+        width, height = first_size
+        pixels = np.empty((len(names), 1 if mode == "L" else 3, height, width), dtype=np.uint8)
+        with Progress(len(names), f"decoding {root}", leave=False) as progress:
+            for i, name in enumerate(names):
+                pixels[i] = _read(files, name, read_pixels, mode).transpose(2, 0, 1)
+                progress.update()
+    n = len(names)
+    hint = (f"; decoded at every start: ganforge prepare {root} DST decodes once"
+            if n >= PREPARE_HINT else "")
     return Dataset(
-        x=images_from_uint8(pixels.transpose(0, 3, 1, 2)),
+        samples=PixelSamples.from_numpy(pixels),
         labels=None,
         name="folder",
         kind="image",
-        source=f"{len(files):,} {'grayscale' if mode == 'L' else 'RGB'} {width}x{height} "
-        f"images from {root}",
+        source=f"{n:,} {'grayscale' if mode == 'L' else 'RGB'} {width}x{height} "
+        f"images from {root}{hint}",
     )

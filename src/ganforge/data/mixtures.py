@@ -13,6 +13,7 @@ import math
 from ganforge._lazy import torch
 
 from ganforge.data.dataset import Dataset
+from ganforge.data.samples import TensorSamples
 
 NUM_SAMPLES = 100_000
 
@@ -46,7 +47,7 @@ def _mixture(
     x, labels = sample_mixture(modes, std, NUM_SAMPLES, seed)
     x, labels = x[:limit], labels[:limit]
     return Dataset(
-        x=x,
+        samples=TensorSamples(x),
         labels=labels,
         name=name,
         kind="points",

@@ -9,6 +9,8 @@ one without.
 
 from __future__ import annotations
 
+import math
+
 from .._lazy import torch
 
 from ..errors import UserError
@@ -16,6 +18,7 @@ from ..players import Players
 from ..sampling import untouched
 from ..streams import side_generator
 from .range_check import check_data_range, generator_output_range
+from .samples import as_samples
 
 PROBE = 4
 
@@ -52,11 +55,13 @@ def check_shapes(players: Players, real: torch.Tensor) -> None:
                 f"{tuple(logits.shape)} for {min(PROBE, real.shape[0])} samples")
 
 
-def check_data(players: Players, x: torch.Tensor, scale: str = "check",
-               notes: list[str] | None = None) -> tuple[torch.Tensor, list[str]]:
-    """Run both checks on the data ``x`` (all of it, or a first batch); returns the possibly
-    rescaled x and the notes of what was done (appended to ``notes`` too, when given)."""
-    if x.numel() == 0:
+def check_data(players: Players, x, scale: str = "check",
+               notes: list[str] | None = None) -> tuple:
+    """Run both checks on the data ``x`` (a tensor: all of it, or a first batch; or a dataset's
+    :class:`~ganforge.data.samples.Samples`); returns the possibly rescaled x, of the kind it
+    was given, and the notes of what was done (appended to ``notes`` too, when given)."""
+    stored = as_samples(x)
+    if len(stored) == 0 or math.prod(stored.sample_shape) == 0:
         raise UserError("the data set is empty: point data= at a folder or file with samples")
     check_shapes(players, x[:PROBE])
     notes = notes if notes is not None else []

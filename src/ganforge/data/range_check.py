@@ -9,12 +9,15 @@ data ("auto"), or do nothing ("off").
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ganforge._lazy import torch
 
 from ganforge.errors import UserError
 from ganforge.sampling import untouched
+
+from .samples import Samples, as_samples
 
 SCALES = ("off", "check", "auto")
 CHECK_SAMPLES = 10_000  # min/max over this many samples is enough and costs nothing
@@ -154,23 +157,25 @@ def _fix(source: tuple[float, float], g: OutputRange) -> str:
     return f"{text}, or set data.scale=auto"
 
 
-def check_data_range(
-    x: torch.Tensor, g_range: OutputRange, scale: str = "check"
-) -> tuple[torch.Tensor, str | None]:
+def check_data_range(x, g_range: OutputRange, scale: str = "check") -> tuple:
     """Compare the data range with G's output range; returns (x, note).
 
-    scale="off": (x, None), no check. "check": (x, None) if the ranges fit, else
-    DataRangeError with the numbers and the fix. "auto": if they do not fit, a rescaled copy
-    of x mapped linearly from the detected source range ([0, 1], [-1, 1], [0, 255], or the
-    actual min/max) onto G's range, and a note saying what was done; (x, None) if they fit.
-    An unbounded G output never mismatches.
+    ``x``: a tensor, or a dataset's :class:`~ganforge.data.samples.Samples`, whose values are
+    read as G will be compared with them (8-bit pixels through their scale); the returned x
+    is of the same kind. scale="off": (x, None), no check. "check": (x, None) if the ranges
+    fit, else DataRangeError with the numbers and the fix. "auto": if they do not fit, x
+    mapped linearly from the detected source range ([0, 1], [-1, 1], [0, 255], or the actual
+    min/max) onto G's range (a rescaled copy of a tensor; for pixels, a rescaled table of
+    their 256 values), and a note saying what was done; (x, None) if they fit. An unbounded
+    G output never mismatches.
     """
     if scale not in SCALES:
         raise UserError(f"data.scale must be one of {', '.join(SCALES)}, got {scale!r}")
-    if scale == "off" or x.numel() == 0 or (g_range.low is None and g_range.high is None):
+    samples = as_samples(x)
+    empty = len(samples) == 0 or math.prod(samples.sample_shape) == 0
+    if scale == "off" or empty or (g_range.low is None and g_range.high is None):
         return x, None
-    head = x[:CHECK_SAMPLES]
-    lo, hi = float(head.min()), float(head.max())
+    lo, hi = samples.value_range(CHECK_SAMPLES)
     problem = _problem(lo, hi, g_range)
     if problem is None:
         return x, None
@@ -180,17 +185,18 @@ def check_data_range(
     if g_range.low is None or g_range.high is None:
         raise DataRangeError(f"{message} (data.scale=auto cannot map onto a half-open range)")
     if (a, b) not in KNOWN_RANGES:  # the actual range: take it over all samples, not the head
-        a, b = float(x.min()), float(x.max())
+        a, b = samples.value_range()
     if b <= a:
         raise DataRangeError(f"{message} (every value is {a:.4g}, so there is nothing to rescale)")
     low, high = g_range.low, g_range.high
     # Division (not multiplication by a reciprocal) keeps the endpoints exact: 255/255 == 1.
-    rescaled = ((x - a) / (b - a) * (high - low) + low).clamp_(low, high)
+    rescaled = samples.rescaled(
+        lambda v: ((v - a) / (b - a) * (high - low) + low).clamp_(low, high))
     note = (
         f"data in [{_fmt(a)}, {_fmt(b)}] rescaled to [{_fmt(low)}, {_fmt(high)}] "
         f"({_formula(a, b, low, high)}) to match the generator's {g_range.activation} output"
     )
-    return rescaled, note
+    return (rescaled if isinstance(x, Samples) else rescaled.floats()), note
 
 
 def _formula(a: float, b: float, low: float, high: float) -> str:

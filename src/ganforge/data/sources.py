@@ -1,5 +1,6 @@
 """The one entry point that turns a data spec into a :class:`~ganforge.data.dataset.Dataset`:
-a named dataset (``fashion-mnist``, ``ring8``, ``grid25``) or a path (an image folder, a
+a named dataset (``fashion-mnist``, ``ring8``, ``grid25``) or a path (a prepared dataset: a
+directory with a meta.json from ``ganforge prepare``; an image folder or a .zip of images; a
 ``.npy`` or a ``.npz``)."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from ganforge.data.dataset import Dataset
 from ganforge.data.fashion_mnist import load_fashion_mnist
 from ganforge.data.folder import load_folder
 from ganforge.data.mixtures import grid25, ring8
+from ganforge.data.prepared import is_prepared, load_prepared
 from ganforge.errors import UserError, nearest
 
 NAMED_DATASETS = ("fashion-mnist", "ring8", "grid25")
@@ -20,7 +22,8 @@ ARRAY_SUFFIXES = (".npy", ".npz")
 def load_dataset(
     spec: str, root: str | None = None, limit: int | None = None, seed: int = 0
 ) -> Dataset:
-    """Load ``spec``: "fashion-mnist", "ring8", "grid25", or a path to a folder / .npy / .npz.
+    """Load ``spec``: "fashion-mnist", "ring8", "grid25", or a path to a prepared dataset
+    (read batch by batch, nothing decoded), an image folder or .zip (decoded), a .npy / .npz.
 
     root: only for fashion-mnist, the directory holding its IDX .gz files.
     limit: keep the first ``limit`` samples (None keeps all).
@@ -44,14 +47,19 @@ def load_dataset(
     if path.lower().endswith(ARRAY_SUFFIXES):
         return load_array(path, limit=limit)  # a missing file gets its own message there
     if os.path.isdir(path):
+        if is_prepared(path):
+            return load_prepared(path, limit=limit)
+        return load_folder(path, limit=limit)
+    if os.path.isfile(path) and path.lower().endswith(".zip"):
         return load_folder(path, limit=limit)
     if os.path.isfile(path):
         raise UserError(
-            f"cannot load {spec!r} as a dataset: a file must be .npy or .npz "
-            "(or give a folder of .png/.jpg images)"
+            f"cannot load {spec!r} as a dataset: a file must be .npy or .npz, or a .zip of "
+            "images (or give a folder of .png/.jpg images, or one prepared with ganforge "
+            "prepare)"
         )
     raise UserError(
         f"unknown dataset {spec!r}{nearest(spec, NAMED_DATASETS)}: use one of "
-        f"{', '.join(NAMED_DATASETS)}, or a path to an existing image folder, .npy or .npz "
-        "file (no such path exists)"
+        f"{', '.join(NAMED_DATASETS)}, or a path to an existing image folder, prepared "
+        "dataset, .zip, .npy or .npz file (no such path exists)"
     )

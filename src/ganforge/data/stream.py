@@ -2,8 +2,9 @@
 
 :class:`DataFeed` turns what a user passes to ``fit`` into an endless stream of batches: a
 tensor of samples becomes a seeded, exactly resumable :class:`~ganforge.data.batches.Batches`;
-a ``Batches`` is used as it is; any other iterable (a ``DataLoader``) is cycled, taking ``x``
-from ``(x, label, ...)`` tuples. Each new source is checked once before use (G's output shape
+a ``Batches`` (e.g. over a dataset's stored samples: 8-bit, perhaps in a prepared file) is used as
+it is; any other iterable (a ``DataLoader``) is cycled, taking ``x`` from ``(x, label, ...)``
+tuples. Each new source is checked once before use (G's output shape
 against the data's, D's logits, the value range: ``data/preflight.py``); the same source
 passed again continues its stream, so calling ``fit`` twice does not restart the epoch order.
 """
@@ -17,19 +18,27 @@ from ..errors import UserError
 from .batches import Batches
 from .preflight import check_data
 from .range_check import SCALES
+from .samples import TensorSamples
 
 
 class RealBatches:
     """The real batches of one iteration, from what a user passes to ``Trainer.step``: a
     tensor is used once (the single D update of a 1:k schedule), a list or tuple gives one
-    batch per D update, an iterator is drawn from. Each call returns the next batch on the
-    training device; ``seen`` counts the samples handed out."""
+    batch per D update, an iterator is drawn from. A :class:`Batches` (what ``fit`` passes)
+    serves its batches on the device itself: stored rows copied there, then converted and
+    flipped there (``data/transfer.py``). Each call returns the next batch on the training
+    device; ``seen`` counts the samples handed out."""
 
     def __init__(self, real, device, memory_format):
+        self.stream = real if isinstance(real, Batches) else None
         self.batches: Iterator = iter([real] if isinstance(real, torch.Tensor) else real)
         self.device, self.memory_format, self.seen = device, memory_format, 0
 
     def __call__(self) -> "torch.Tensor":
+        if self.stream is not None:
+            batch = self.stream.device_batch(self.device, self.memory_format)
+            self.seen += batch.shape[0]
+            return batch
         try:
             batch = next(self.batches)
         except StopIteration:
@@ -92,11 +101,11 @@ class DataFeed:
             raise UserError(f"data_scale must be one of {SCALES}, got {scale!r}")
         self.scale = scale
         if isinstance(data, Batches):
-            data.x, _ = check_data(players, data.x, scale, self.notes)
+            data.samples, _ = check_data(players, data.samples, scale, self.notes)
             batches = data
         elif isinstance(data, torch.Tensor):
-            x, _ = check_data(players, data, scale, self.notes)
-            batches = Batches(x, batch_size, seed=seed)
+            samples, _ = check_data(players, TensorSamples(data), scale, self.notes)
+            batches = Batches(samples, batch_size, seed=seed)
         else:
             if scale == "auto":
                 raise UserError("data_scale='auto' needs the data in memory (a tensor or "

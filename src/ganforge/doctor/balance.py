@@ -229,8 +229,8 @@ class Balancer:
         if self.count < self.interval:
             return {}
         # The same decision on every process: from the sums over all of them.
-        r_t, d_acc, count = sum_over_ranks([self.sums["r_t"], self.sums["d_acc"], self.count],
-                                           self.world)
+        r_t, d_acc, count = sum_over_ranks(   # a host sync, once per interval
+            [float(self.sums["r_t"]), float(self.sums["d_acc"]), self.count], self.world)
         r_t, d_acc = r_t / count, d_acc / count
         if self.mode == "ada":
             decision = self.controller.update(r_t, self.images)

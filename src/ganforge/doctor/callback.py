@@ -177,7 +177,7 @@ class Doctor(Callback):
             return
         g_range = generator_output_range(trainer.G, probe_z(trainer.players))
         try:
-            check_data_range(trainer.feed.batches.x, g_range, "check")
+            check_data_range(trainer.feed.batches.samples, g_range, "check")
         except DataRangeError as err:
             finding = data_range_finding(f"{err} (the run continues: data.scale=off)",
                                          trainer.step_count)

@@ -19,7 +19,7 @@ from ..freeze import frozen
 from ..players import Players
 from ..diagnostics import logit_stats
 from .phase import Isolation, Iteration, Part, Phase, Stats, checked
-from .update import apply_update
+from .update import apply_update, backward
 
 
 def d_update(players: Players, real: torch.Tensor, keep_fake: bool = False
@@ -45,7 +45,7 @@ def d_update(players: Players, real: torch.Tensor, keep_fake: bool = False
                                                 real_label=obj.state.real_label), "loss/D")
     extra, reg = obj.d_terms(D, real, d_fake)
     players.opt_D.zero_grad(set_to_none=True)
-    (loss if extra is None else loss + checked(players, extra, "reg/D")).backward()
+    backward(players, loss if extra is None else loss + checked(players, extra, "reg/D"))
     stats = {"loss/D": loss.detach(), **reg, **logit_stats(real_logits, fake_logits),
              **apply_update(players, players.discriminator)}
     return (stats, fake) if keep_fake else stats
@@ -66,7 +66,7 @@ def g_update(players: Players, batch_size: int, fake: torch.Tensor | None = None
             loss = checked(players, players.loss.g_loss(fake_logits), "loss/G")
             extra, reg = obj.g_terms(G, D, real, fake)
         players.opt_G.zero_grad(set_to_none=True)
-        (loss if extra is None else loss + checked(players, extra, "reg/G")).backward()
+        backward(players, loss if extra is None else loss + checked(players, extra, "reg/G"))
         stats = {"loss/G": loss.detach(), **reg, **apply_update(players, players.generator)}
     return stats
 

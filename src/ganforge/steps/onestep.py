@@ -40,7 +40,7 @@ from ..diagnostics import logit_stats
 from ..errors import UserError
 from ..players import Players
 from .phase import Isolation, Iteration, Part, Phase, Stats, checked
-from .update import apply_update
+from .update import apply_update, backward
 
 IMPLS = ("fused", "stopgrad")
 
@@ -87,7 +87,7 @@ def onestep_stopgrad(players: Players, real: torch.Tensor) -> Stats:
              + _total(players, loss_G, g_extra, "reg/G") - loss.g_loss(fake_sg_logits))
     players.opt_D.zero_grad(set_to_none=True)
     players.opt_G.zero_grad(set_to_none=True)
-    total.backward()
+    backward(players, total)
     return _finish(players, loss_D, loss_G, {**d_reg, **g_reg}, real_logits, fake_sg_logits)
 
 
@@ -109,15 +109,15 @@ def onestep_fused(players: Players, real: torch.Tensor) -> Stats:
         # Exact for the value too: L_G = -(fake term of L_D), evaluated on the same logits.
         loss_G = checked(players, loss.g_loss(fake_logits.detach()), "loss/G")
         fake.register_hook(torch.neg)   # G receives -dL_D/dfake = dL_G/dfake
-        total_D.backward()
+        backward(players, total_D)
     else:
         loss_G = checked(players, loss.g_loss(fake_logits), "loss/G")
         with players.autocast():
             g_extra, g_reg = obj.g_terms(G, D, real, fake)
         reg.update(g_reg)
-        total_D.backward(inputs=players.discriminator.trainable(), retain_graph=True)
-        _total(players, loss_G, g_extra, "reg/G").backward(
-            inputs=players.generator.trainable())
+        backward(players, total_D, inputs=players.discriminator.trainable(), retain_graph=True)
+        backward(players, _total(players, loss_G, g_extra, "reg/G"),
+                 inputs=players.generator.trainable())
     return _finish(players, loss_D, loss_G, reg, real_logits, fake_logits)
 
 

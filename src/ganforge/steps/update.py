@@ -2,6 +2,9 @@
 
     backward -> average over processes -> guard (finite) -> clip -> step -> constrain -> record
 
+(fp16: the loss is scaled before backward, and the gradients unscaled before the guard; a
+step whose gradients overflowed is skipped by the scaler, not an error: ``precision.py``.)
+
 With several processes the gradients are averaged first (one flattened all-reduce, which
 also carries the finiteness of the losses: ``distributed.py``), so every process sees the same
 gradient and takes the same decision. Gradient-norm clipping comes before the optimizer step,
@@ -31,10 +34,21 @@ def _synchronize(players: Players, params: list) -> None:
     players.pending_checks = {}
     with players.comm:
         flags = average_gradients(params, players.world, flags)
-    if flags is not None and bool((flags > 0).any()):
+    if flags is None:
+        return
+    if players.defer_checks:   # settled at the trainer's next check, on every process alike
+        for key, flag in zip(keys, flags):
+            players.guard.note(key, torch.where(flag > 0, float("nan"), 0.0))
+    elif bool((flags > 0).any()):
         key = keys[int((flags > 0).nonzero()[0])]
         raise NonFiniteLossError(f"{key} (on {int(flags.max())} of {players.world.size} "
                                  "processes)", float("nan"))
+
+
+def backward(players: Players, loss: torch.Tensor, **kwargs) -> None:
+    """``loss.backward(**kwargs)``; scaled first under fp16 (``players.scaler``)."""
+    scaler = players.scaler
+    (scaler.scale(loss) if scaler is not None else loss).backward(**kwargs)
 
 
 def apply_update(players: Players, player: Player) -> Stats:
@@ -46,14 +60,24 @@ def apply_update(players: Players, player: Player) -> Stats:
     params = [t for t in player.net.parameters() if t.grad is not None]
     if players.world.distributed:
         _synchronize(players, params)
+    scaler = players.scaler
+    if scaler is not None:
+        scaler.unscale_(player.opt)   # true gradients (inf where fp16 overflowed)
     norm = grad_norm(params)
-    if not torch.isfinite(norm):
+    if scaler is not None:
+        pass   # an overflow is the scaler's to handle: it skips the step, lowers the scale
+    elif players.defer_checks:
+        players.guard.note(f"the gradient norm of {name}", norm)
+    elif not torch.isfinite(norm):
         raise NonFiniteLossError(f"the gradient norm of {name}", float(norm), kind="gradient")
     stats = {f"diag/grad_norm_{name}": norm}
     measure = players.diag_every > 0 and objective.state.updates[name] % players.diag_every == 0
     before = [t.detach().clone() for t in params] if measure else []
     objective.clip_gradients(name, params)
-    player.opt.step()
+    if scaler is not None:
+        scaler.step(player.opt)
+    else:
+        player.opt.step()
     objective.constrain(name, player.net)
     objective.record_update(name, player.net)
     if measure and params:
