@@ -407,11 +407,12 @@ def test_progress_plain_lines_on_a_non_terminal():
     stream = io.StringIO()
     drive([Progress(every=2, stream=stream)], fake_trainer(), [progress_stats(i) for i in range(5)])
     # every 2 steps: means of the interval; 1000 / mean(step_ms) steps/s; ETA from them;
-    # other stats (grad norms) are not shown
+    # other stats (grad norms) are not shown; the last step, off the interval, gets its line
     shown = f"{REAL}=1 {FAKE}=-1"
     assert stream.getvalue() == (
         f"step 2/5 loss/D=0.125 loss/G=1.5 {shown} 0.5 steps/s ETA 6s\n"
-        f"step 4/5 loss/D=0.625 loss/G=1.5 {shown} 0.5 steps/s ETA 2s\n")
+        f"step 4/5 loss/D=0.625 loss/G=1.5 {shown} 0.5 steps/s ETA 2s\n"
+        f"step 5/5 loss/D=1 loss/G=1.5 {shown} 1.0 steps/s ETA 0s\n")
 
 
 def test_progress_plain_when_forced_on_a_terminal():

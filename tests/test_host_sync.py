@@ -58,11 +58,12 @@ def test_no_host_transfer_between_log_points(tmp_path, transfers, schedule):
     trainer.fit(torch.randn(512, 2), steps=100, batch_size=32)
     during = [t for t in transfers if t[0] is not None]
     # At the log steps 50 and 100 (the guard checks while Clock.step is 49 or 99; the logger
-    # flushes after Clock moved on): one transfer each. Nothing at any other step.
+    # and the progress line flush after Clock moved on): one transfer each. Nothing at any
+    # other step.
     log_points = (49, 50, 99, 100)
     assert [t for t in during if t[0] not in log_points] == []
     at_log = [t for t in during if t[0] in log_points]
-    assert sorted((t[1], t[2]) for t in at_log) == [("tolist", "callbacks.py")] * 2 + [
+    assert sorted((t[1], t[2]) for t in at_log) == [("tolist", "callbacks.py")] * 4 + [
         ("tolist", "guard.py")] * 2, at_log
 
 

@@ -15,10 +15,11 @@ from ._lazy import lazy_exports
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Trainer": ".trainer", "Alternating": ".steps", "OneStep": ".steps", "Phase": ".steps",
+    "Trainer": ".trainer", "RunDir": ".run_directory", "Alternating": ".steps", "OneStep": ".steps", "Phase": ".steps",
     "d_update": ".steps", "g_update": ".steps", "Players": ".players", "frozen": ".freeze",
     "freeze": ".freeze", "LOSSES": ".losses", "Loss": ".losses", "get_loss": ".losses",
     "UserError": ".errors", "NonFiniteLossError": ".errors", "losses": ".losses",
+    "evaluate_trainer": ".evaluate", "sample_grid": ".images", "balance": ".doctor.balance",
 }
 __getattr__ = lazy_exports(__name__, _EXPORTS)
 __all__ = [*_EXPORTS, "__version__"]

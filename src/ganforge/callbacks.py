@@ -291,25 +291,37 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}" if math.isfinite(v) else str(v)
 
 
+def _in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (where stderr is not a terminal, but a widget
+    bar shows)."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
 class Progress(Callback):
-    """A progress bar with step, losses, steps/s and ETA (tqdm) on a terminal, its losses
-    refreshed every ``every`` steps; a plain line every ``every`` steps when the output is not
-    a terminal (CI logs)."""
+    """A progress bar with step, losses, steps/s and ETA (tqdm) on a terminal or in a Jupyter
+    notebook (tqdm's widget), its losses refreshed every ``every`` steps; a plain line every
+    ``every`` steps when the output is neither (CI logs, a file)."""
 
     KEYS = ("loss/D", "loss/G", "logits/real", "logits/fake")
 
     def __init__(self, every: int = 50, stream=None, force_plain: bool = False):
         self.every, self.stream = every, stream or sys.stderr
-        self.plain = force_plain or not getattr(self.stream, "isatty", lambda: False)()
+        self.notebook = stream is None and not force_plain and _in_notebook()
+        self.plain = force_plain or not (self.notebook
+                                         or getattr(self.stream, "isatty", lambda: False)())
         self.bar, self.acc = None, _IntervalMean()
 
     def on_fit_start(self, trainer, end_step):
         self.end = end_step
         if not self.plain and main_only(trainer):
-            from tqdm import tqdm
+            if self.notebook:
+                from tqdm.auto import tqdm
+            else:
+                from tqdm import tqdm
 
             self.bar = tqdm(total=end_step, initial=trainer.step_count, unit="step",
-                            file=self.stream, dynamic_ncols=True)
+                            file=None if self.notebook else self.stream, dynamic_ncols=True)
 
     def on_step_end(self, trainer, stats):
         if not main_only(trainer):
@@ -318,17 +330,28 @@ class Progress(Callback):
         if self.bar is not None:
             self.bar.update(1)
             if _due(trainer.step_count, self.every):   # values read from the device then only
-                means = self.acc.flush()
-                self.bar.set_postfix({k.replace("loss/", ""): _fmt(means[k]) for k in self.KEYS
-                                      if k in means}, refresh=False)
+                self._postfix()
         elif _due(trainer.step_count, self.every):
-            means = self.acc.flush()
-            ms = means.get("time/step_ms", float("nan"))
-            eta = (self.end - trainer.step_count) * ms / 1000.0
-            parts = " ".join(f"{k}={_fmt(means[k])}" for k in self.KEYS if k in means)
-            print(f"step {trainer.step_count}/{self.end} {parts} "
-                  f"{1000.0 / ms:.1f} steps/s ETA {eta:.0f}s", file=self.stream, flush=True)
+            self._line(trainer)
+
+    def _line(self, trainer) -> None:
+        means = self.acc.flush()
+        ms = means.get("time/step_ms", float("nan"))
+        eta = (self.end - trainer.step_count) * ms / 1000.0
+        parts = " ".join(f"{k}={_fmt(means[k])}" for k in self.KEYS if k in means)
+        print(f"step {trainer.step_count}/{self.end} {parts} "
+              f"{1000.0 / ms:.1f} steps/s ETA {eta:.0f}s", file=self.stream, flush=True)
+
+    def _postfix(self) -> None:
+        means = self.acc.flush()
+        self.bar.set_postfix({k.replace("loss/", ""): _fmt(means[k]) for k in self.KEYS
+                              if k in means}, refresh=False)
 
     def on_fit_end(self, trainer, error):
         if self.bar is not None:
+            if error is None and self.acc.sums:
+                self._postfix()   # the losses of the last steps, on the bar that stays
             self.bar.close()
+        elif (error is None and self.plain and main_only(trainer) and self.every > 0
+              and not _due(trainer.step_count, self.every) and self.acc.sums):
+            self._line(trainer)   # the last steps of a run shorter than an interval

@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--dry-run", action="store_true",
                     help="build and check everything, print the config and plan, do not train")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_trust(tr)
     tr.add_argument("overrides", nargs="*", metavar="key=value")
 
     pl = sub.add_parser("plan", help="print the training plan of a config")
@@ -58,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     sa.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     sa.add_argument("-o", "--out", default="samples.png", help="output PNG (default samples.png)")
     sa.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
+    _add_trust(sa)
     _add_eval_parsers(sub)
     do = sub.add_parser("doctor", help="what went wrong (or right) in a run, and what to try")
     do.add_argument("run_dir")
@@ -86,6 +88,7 @@ def _add_eval_parsers(sub) -> None:
                     help="start eval.json afresh instead of adding to it")
     ev.add_argument("--out", default=None, metavar="FILE",
                     help="write the results here instead of RUN_DIR/eval.json")
+    _add_trust(ev)
     tc = sub.add_parser("train-classifier",
                         help="train the default feature network on Fashion-MNIST")
     tc.add_argument("--root", default=None,
@@ -101,6 +104,24 @@ def _add_eval_parsers(sub) -> None:
     tc.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     tc.add_argument("--limit", type=int, default=None,
                     help="use only the first N training images (for a quick try)")
+
+
+def _add_trust(parser) -> None:
+    parser.add_argument("--trust-model-code", action="store_true",
+                        help="import the networks' builder a run's config names "
+                             "(model=file.py:function); a run directory is data, so without "
+                             "this flag ganforge does not run code it names")
+
+
+def _trusted(args, command: str) -> bool | str:
+    """True when the user allowed the run's builder to be imported: a new run (its builder
+    named by the user), --trust-model-code, or the builder named again with model=...;
+    otherwise the command's name, for the error (``builder.untrusted_message``)."""
+    if getattr(args, "trust_model_code", False) or not getattr(args, "resume", True):
+        return True
+    named = any(o.split("=", 1)[0].strip() in ("model", "model.name") and ":" in o
+                for o in getattr(args, "overrides", []))
+    return True if named else command
 
 
 def _say(msg: str) -> None:
@@ -147,7 +168,7 @@ def cmd_train(args) -> int:
         say(f"note: {note}")
     from .run import attach_run_dir, build_run, restore
 
-    run = build_run(cfg, device=device)
+    run = build_run(cfg, device=device, trust_model_code=_trusted(args, "train --resume"))
     for note in run.notes:
         say(f"data: {note}")
     if args.dry_run:
@@ -164,12 +185,13 @@ def cmd_train(args) -> int:
         say(f"the run is already at step {run.trainer.step_count} of {cfg.steps}: "
             "raise steps= to train longer")
         return 0
-    attach_run_dir(run, run_dir, progress=not args.no_progress)
+    attach_run_dir(run, run_dir)
     say(run.trainer.plan().format())
     say(f"run directory: {run_dir}" + (f" ({world.size} processes)" if world.distributed
                                        else ""))
     try:
-        run.trainer.fit(run.batches, remaining)
+        run.trainer.fit(run.batches, remaining,
+                        progress=False if args.no_progress else cfg.log_every)
     except KeyboardInterrupt:
         say(f"\ninterrupted at step {run.trainer.step_count}; continue with "
             f"`ganforge train --resume {run_dir}` (from the last checkpoint)")
@@ -227,7 +249,7 @@ def cmd_sample(args) -> int:
     check_image_path(args.out)   # before the work: a bad name costs nothing
     cfg = found.cfg
     cfg.seed = args.seed
-    run = build_run(cfg)
+    run = build_run(cfg, trust_model_code=_trusted(args, "sample"))
     restore(run, found.state, found.checkpoint)
     samples = generate(run.trainer.G_sample, fixed_z(cfg, run.trainer.players.z_shape, args.n)
                        .to(run.trainer.device))
@@ -249,7 +271,8 @@ def cmd_eval(args) -> int:
     world, device = _join_process_group()   # under torchrun: the samples split over processes
     say = _say if world.is_main else (lambda msg: None)
     evaluations = [evaluate(d, args.metrics, args.n, args.seed, args.feature_net, args.ema,
-                            args.reference, log=say, world=world, device=device)
+                            args.reference, log=say, world=world, device=device,
+                            trust_model_code=_trusted(args, "eval"))
                    for d in args.run_dirs]
     if not world.is_main:
         return 0

@@ -89,9 +89,17 @@ def _scales():
     return SCALES
 
 
-def _nets():
+def _model_name(value: str) -> None:
+    """ganforge's nets (mlp, dcgan) or a builder of your own (file.py:function)."""
+    from .builder import is_builder, split_spec
     from .nets import NET_NAMES
-    return NET_NAMES
+
+    if is_builder(value):
+        split_spec(value)
+    elif value not in NET_NAMES:
+        raise UserError(f"model.name={value!r} is not valid{nearest(value, NET_NAMES)}; choose "
+                        f"one of: {', '.join(NET_NAMES)}, or your own networks as "
+                        "path/to/file.py:function")
 
 
 def _balance_modes():
@@ -133,7 +141,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = setting("dcgan", choices=_nets)
+    name: str = setting("dcgan", parse=_model_name)  # mlp | dcgan | path/to/file.py:function
     z_dim: int = setting(100, ge=1, le=4096)
     width: int = setting(64, ge=1, le=4096)  # DCGAN base channel count / MLP hidden size
     g_batchnorm: bool = setting(True)     # BatchNorm in G's hidden layers
@@ -142,6 +150,9 @@ class ModelConfig:
     spectral_norm: bool = setting(False)   # spectral normalization on every D layer
     d_minibatch_stddev: bool = setting(False)  # minibatch standard-deviation layer in D
     d_minibatch_disc: int = setting(0, ge=0, le=1024)  # minibatch discrimination kernels
+    # Your own model.* keys, passed to a builder (model=file.py:function); in config.yaml
+    # they sit beside the keys above.
+    options: dict = field(default_factory=dict, metadata={"extra": True})
 
 
 @dataclass
@@ -348,7 +359,11 @@ def check_value(key: str, value: Any, check: Check) -> Any:
 def _set(obj: Any, dotted: str, value: Any, full_key: str | None = None) -> None:
     full_key = full_key or dotted
     head, _, rest = dotted.partition(".")
-    by_name = {f.name: f for f in fields(obj)}
+    by_name = {f.name: f for f in fields(obj)
+               if not f.metadata.get("extra")}
+    if head not in by_name and isinstance(obj, ModelConfig):
+        _set_option(obj, head, rest, value, full_key)
+        return
     if head not in by_name:
         prefix = full_key[: len(full_key) - len(dotted)]
         hint = nearest(head, by_name)
@@ -376,10 +391,36 @@ def _set(obj: Any, dotted: str, value: Any, full_key: str | None = None) -> None
     setattr(obj, head, check_value(full_key, value, by_name[head].metadata["check"]))
 
 
+def _set_option(model: "ModelConfig", head: str, rest: str, value: Any, full_key: str) -> None:
+    """``model.<key>=value`` that is not one of ganforge's: kept for a builder (checked with
+    the model name by :func:`check_combination`). A command-line value is read as YAML."""
+    if rest or not head.isidentifier():
+        raise UserError(f"{full_key}: a model option is one name, like model.depth=4")
+    if isinstance(value, str):
+        try:
+            value = yaml.safe_load(value) if value.strip() else value
+        except yaml.YAMLError:
+            pass
+    if not _plain(value):
+        raise UserError(f"{full_key} must be a number, text, true/false or a list of them, got "
+                        f"{value!r}")
+    model.options[head] = value
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, (str, int, bool))
+
+
 def iter_keys(obj: Any, prefix: str = ""):
     """(dotted key, value, type hint, Check) of every leaf key of a config, in order."""
     hints = _hints(type(obj))
     for f in fields(obj):
+        if f.metadata.get("extra"):
+            continue
         value = getattr(obj, f.name)
         if dataclasses.is_dataclass(value):
             yield from iter_keys(value, f"{prefix}{f.name}.")
@@ -391,6 +432,26 @@ def _get(cfg: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         cfg = getattr(cfg, part)
     return cfg
+
+
+def _check_model_options(model: "ModelConfig", default: "ModelConfig") -> None:
+    """Own model.* keys go to a builder only; ganforge's net keys do nothing for one."""
+    from .builder import OWN_NET_KEYS, is_builder
+
+    if not is_builder(model.name):
+        if model.options:
+            key = next(iter(model.options))
+            names = [f.name for f in fields(model) if not f.metadata.get("extra")]
+            raise UserError(f"unknown config key 'model.{key}'"
+                            + (nearest(key, names).replace("'", "'model.", 1)
+                               or f"; valid keys here: {', '.join('model.' + n for n in names)}")
+                            + " (keys of your own go to a builder: model=file.py:function)")
+        return
+    for key in OWN_NET_KEYS:
+        if getattr(model, key) != getattr(default, key):
+            raise UserError(f"model.{key} configures ganforge's mlp/dcgan and does nothing for "
+                            f"your builder {model.name}: drop it, or pass a key of your own "
+                            "(it reaches the builder as a keyword)")
 
 
 def check_combination(cfg: Config) -> None:
@@ -425,6 +486,7 @@ def check_combination(cfg: Config) -> None:
                 raise UserError(f"{section}.{unused[0]}={getattr(ours, unused[0])!r} is not used "
                                 f"by {section}.name={ours.name}: remove it, or choose a "
                                 f"{section.split('_')[0]} that uses it")
+    _check_model_options(cfg.model, defaults.model)
     if cfg.model.d_batchnorm and cfg.model.name == "mlp":
         raise UserError("model.d_batchnorm=true needs model=dcgan; the mlp discriminator has no "
                         "batchnorm (use model.d_dropout instead, or model=dcgan)")
@@ -486,6 +548,9 @@ def build_config(base: dict | None = None, overrides: list[str] | None = None,
             raise UserError(f"in {base_name}: {err}" if base_name else str(err)) from None
     for key, value in pairs:
         _set(cfg, key, value)
+    from .builder import is_builder, normalize
+    if is_builder(cfg.model.name):   # a file stored resolved: continue from any directory
+        cfg.model.name = normalize(cfg.model.name)
     check_combination(cfg)
     return cfg
 
@@ -516,7 +581,9 @@ def to_dict(cfg: Config) -> dict:
         if isinstance(v, (list, tuple)):
             return [plain(x) for x in v]
         return v
-    return plain(dataclasses.asdict(cfg))
+    out = plain(dataclasses.asdict(cfg))
+    out["model"].update(out["model"].pop("options"))   # beside the model's other keys
+    return out
 
 
 def dump_yaml(cfg: Config) -> str:

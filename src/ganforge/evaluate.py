@@ -11,6 +11,9 @@ appends the result to ``eval.json``::
 
 A new evaluation whose values could not be compared with those already in the file
 (different feature network, sample counts or reference) is refused unless ``replace=True``.
+
+:func:`evaluate_trainer` computes the same metrics for a Trainer built and trained in Python
+(no run directory) against the real samples the user holds; both go through :func:`measure`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -26,6 +30,7 @@ from .config import build_config, to_dict
 from .distributed import World, gather_to_main, on_main
 from .errors import UserError
 from .files import ReadError, make_dirs, write_atomic
+from .images import check_trainer, latent_z, pick_generator
 from .metrics.provenance import MetricValue, check_all_comparable, check_comparable
 from .metrics.refstats import reference_stats
 from .metrics.suite import Context, compute, resolve_eval, sample_outputs
@@ -36,25 +41,74 @@ SPLITS = ("train", "test")
 
 @dataclass
 class Evaluation:
-    run_dir: Path
+    """The metric values of one generator at one training step. ``run_dir`` is None for a
+    trainer evaluated from Python (:func:`evaluate_trainer`). ``print(ev)`` shows the table."""
+
+    run_dir: Path | None
     step: int
     values: list[MetricValue]
 
+    def scores(self) -> dict[str, float]:
+        """Metric name -> value, e.g. ``{"fid": 3.1, "kid": 0.002, ...}``: for plots and
+        comparisons in a notebook (the provenance stays in ``values``)."""
+        return {v.metric: v.value for v in self.values}
 
-def latent_z(seed: int, n: int, z_shape: tuple[int, ...]) -> torch.Tensor:
-    """The latents of an evaluation: a function of ``seed`` only (own generator)."""
-    return torch.randn((n, *z_shape), generator=torch.Generator().manual_seed(seed))
+    def __str__(self) -> str:
+        return format_table([self])
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        """IPython/Jupyter shows the table, not the dataclass fields, for a bare ``ev``."""
+        printer.text(str(self))
 
 
-def pick_generator(trainer, ema: bool | None):
-    """(module, "G" | "G_ema"): ``trainer.G_sample`` (G_ema when the run has one) unless
-    ``ema`` is False; ``ema=True`` on a run without EMA is a UserError."""
-    if ema and trainer.G_ema is None:
-        raise UserError("--ema was asked for, but this run has no G_ema (EMA was off when it "
-                        "trained): drop --ema")
-    if ema is False or trainer.G_ema is None:
-        return trainer.G, "G"
-    return trainer.G_sample, "G_ema"
+def _quiet(msg: str) -> None:
+    pass
+
+
+def measure(trainer, ema: bool | None, real: Callable, dataset: str, kind: str,
+            sample_shape: tuple[int, ...], split: str, metrics: str = "auto", n: int = 10000,
+            seed: int = 0, feature_net="default", *, label: str = "the generator",
+            option: str = "--ema", cache_root: Path | None = None, log=_quiet,
+            world: World = World()) -> list[MetricValue] | None:
+    """The metric values of ``n`` samples of ``trainer``'s generator against real data: what
+    :func:`evaluate` (a run directory) and :func:`evaluate_trainer` (Python) both compute.
+
+    ``ema``: G_ema or G, as :func:`pick_generator` (``option`` names the flag in its error).
+    ``real()``: the real samples, called once on rank 0 and only after the samples are
+    generated (a run's test split is read only then). ``dataset`` (its name), ``kind`` and
+    ``sample_shape`` pick the ``metrics`` ("auto" or a list) and the feature network, as
+    :func:`~ganforge.metrics.suite.resolve_eval`; the provenance's reference is
+    ``dataset/split``. Latents come from :func:`latent_z` (``seed``); ``label`` names what
+    is evaluated in the log. Under several processes (``world``) each generates its share;
+    rank 0 returns the values, the others None."""
+    G, which = pick_generator(trainer, ema, option)
+    names, net = resolve_eval(metrics, dataset, kind, sample_shape, feature_net)
+    if "modes" in names and n < 2500:
+        log(f"note: the modes metric uses 2,500 samples (PacGAN); only {n} requested")
+    log(f"evaluating {label} ({which}) on {n:,} samples: {', '.join(names)}")
+    z = latent_z(seed, n, trainer.players.z_shape).tensor_split(world.size)[world.rank]
+    fake = generate(G, z.to(trainer.device), autocast=trainer.players.autocast).cpu()
+    _check_shapes(tuple(fake.shape[1:]), tuple(sample_shape))
+    parts = gather_to_main(sample_outputs(names, fake, net), world)
+    if parts is None:
+        return None
+    outputs = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+    samples = real()
+
+    def real_stats():
+        stats = reference_stats(samples, net, dataset, split, min(n, len(samples)), cache_root)
+        log(f"reference features {'read from' if stats.cached else 'cached in'} {stats.path}")
+        return stats
+
+    ctx = Context(dataset, split, which, seed, trainer.step_count)
+    return compute(names, None, net, real_stats, ctx, outputs=outputs)
+
+
+def _check_shapes(fake: tuple[int, ...], real: tuple[int, ...]) -> None:
+    """Generated and real samples must have one shape to be compared: a UserError if not."""
+    if fake != real:
+        raise UserError(f"the generator makes samples of shape {fake} but the real data's "
+                        f"samples are {real}: compare it with real data of its own shape")
 
 
 def reference_data(run, split: str):
@@ -75,8 +129,10 @@ def reference_data(run, split: str):
 def evaluate(run_dir: str | os.PathLike, metrics: str = "auto", n: int = 10000, seed: int = 0,
              feature_net="default", ema: bool | None = None, reference: str = "train",
              cache_root: Path | None = None, log=lambda msg: None,
-             world: World = World(), device: str | None = None) -> Evaluation | None:
+             world: World = World(), device: str | None = None,
+             trust_model_code: bool | str = "eval") -> Evaluation | None:
     """Compute ``metrics`` for the newest checkpoint of ``run_dir`` (does not write files).
+    A run whose networks come from a builder is rebuilt only with ``trust_model_code=True``.
 
     With several processes (``world``, under torchrun) each generates its share of the
     latents and computes their features; rank 0 gathers them in rank order (the one-process
@@ -98,33 +154,100 @@ def evaluate(run_dir: str | os.PathLike, metrics: str = "auto", n: int = 10000, 
     cfg_dict, checkpoint, notes = on_main(world, look)
     for note in notes:
         log(f"note: {note}")
-    run = build_run(build_config(cfg_dict), device=device)
+    run = build_run(build_config(cfg_dict), device=device, trust_model_code=trust_model_code)
     restore(run, kept.get("state") or load_checkpoint(checkpoint), checkpoint)
-    path = checkpoint
-    step = run.trainer.step_count
-    G, which = pick_generator(run.trainer, ema)
-    dataset = run.cfg.data.name
-    kind, sample_shape = run.dataset.kind, run.dataset.sample_shape
-    names, net = resolve_eval(metrics, dataset, kind, sample_shape, feature_net)
-    if "modes" in names and n < 2500:
-        log(f"note: the modes metric uses 2,500 samples (PacGAN); only {n} requested")
-    log(f"evaluating {path} ({which}) on {n:,} samples: {', '.join(names)}")
-    z = latent_z(seed, n, run.trainer.players.z_shape).tensor_split(world.size)[world.rank]
-    fake = generate(G, z.to(run.trainer.device), autocast=run.trainer.players.autocast).cpu()
-    parts = gather_to_main(sample_outputs(names, fake, net), world)
-    if parts is None:
-        return None
-    outputs = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-    real = reference_data(run, reference)
+    values = measure(run.trainer, ema, lambda: reference_data(run, reference),
+                     run.cfg.data.name, run.dataset.kind, run.dataset.sample_shape, reference,
+                     metrics, n, seed, feature_net, label=str(checkpoint),
+                     cache_root=cache_root, log=log, world=world)
+    return None if values is None else Evaluation(run_dir, run.trainer.step_count, values)
 
-    def real_stats():
-        stats = reference_stats(real, net, dataset, reference, min(n, len(real)), cache_root)
-        log(f"reference features {'read from' if stats.cached else 'cached in'} {stats.path}")
-        return stats
 
-    ctx = Context(dataset, reference, which, seed, step)
-    return Evaluation(run_dir, step, compute(names, None, net, real_stats, ctx,
-                                             outputs=outputs))
+USER_DATA = "user data"   # the reference's name for real samples given without a name
+
+
+def evaluate_trainer(trainer, data, metrics: str = "auto", n: int = 10000, seed: int = 0,
+                     feature_net="default", ema: bool | None = None,
+                     data_name: str | None = None) -> Evaluation:
+    """The metrics :func:`evaluate` computes for a run directory, for a ``Trainer`` trained in
+    Python (a notebook): ``n`` samples of its G_ema (when it has one, unless ``ema=False``) or
+    G, latents from ``seed``, against the real samples ``data``. Nothing is written; the
+    trainer's weights and random streams are left as they were.
+
+    ``data``: a float tensor (N, C, H, W) or (N, D) in G's output range, a
+    ``ganforge.data.Dataset`` (``load_dataset``) or ``Samples``. ``data_name`` names it
+    (default: the Dataset's name, else "user data"): "fashion-mnist" adds the classifier's
+    is/classes to ``metrics="auto"``, "ring8"/"grid25" pick the mode-coverage metric.
+    ``feature_net``: "default" (ganforge's Fashion-MNIST classifier for 28x28 grayscale
+    images, the samples themselves for points and vectors), "identity", a TorchScript path
+    or an ``nn.Module``. ``print(result)`` shows the table, ``result.scores()`` the values.
+    The real features are cached as :func:`evaluate`'s are (``$GANFORGE_CACHE``)."""
+    check_trainer(trainer)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise UserError(f"n must be a whole number of samples, at least 2, got {n!r}")
+    real, name, kind = _user_data(data, data_name)
+    _check_default_net(feature_net, kind, real.sample_shape)
+    values = measure(trainer, ema, lambda: real, name, kind, real.sample_shape,
+                     f"{len(real)} samples", metrics, n, seed, feature_net,
+                     label=f"the trainer at step {trainer.step_count}", option="ema=True")
+    return Evaluation(None, trainer.step_count, values)
+
+
+def _data_kind(sample_shape: tuple[int, ...]) -> str:
+    """A Dataset's kind for samples of this shape: "image" (C, H, W), "points" (2,) or
+    "vector" (D,); a UserError for shapes no metric takes."""
+    if len(sample_shape) == 3:
+        return "image"
+    if len(sample_shape) == 1:
+        return "points" if sample_shape[0] == 2 else "vector"
+    raise UserError(f"real samples of shape {tuple(sample_shape)} cannot be evaluated: pass "
+                    "images (N, C, H, W) or vectors (N, D)")
+
+
+def _user_data(data, data_name: str | None):
+    """(Samples, name, kind) of what a Python user passes as real data: a tensor, a
+    ``Dataset`` or ``Samples``. Tensors become float32 on the CPU, the features' side."""
+    from .data.dataset import Dataset
+    from .data.samples import Samples, TensorSamples
+
+    name = data_name
+    if isinstance(data, Dataset):
+        name, samples = name or data.name, data.samples
+    elif isinstance(data, Samples):
+        samples = data
+    elif isinstance(data, torch.Tensor):
+        samples = TensorSamples(_real_tensor(data))
+    else:
+        raise UserError(f"data must be a tensor of real samples, a ganforge.data.Dataset or "
+                        f"Samples, not {type(data).__name__}: pass e.g. torch.as_tensor(x)")
+    if len(samples) < 2:
+        raise UserError(f"data holds {len(samples)} real samples; the metrics need at least "
+                        "2: pass more real samples")
+    kind = data.kind if isinstance(data, Dataset) else _data_kind(samples.sample_shape)
+    return samples, name or USER_DATA, kind
+
+
+def _real_tensor(x: torch.Tensor) -> torch.Tensor:
+    """A user's tensor of real samples as float32 on the CPU; a UserError for pixels (they
+    must first be scaled to G's range) and for NaN/inf."""
+    if not x.is_floating_point():
+        raise UserError(f"data is a {x.dtype} tensor; pass float samples in the generator's "
+                        "output range (for 8-bit pixels: x.float() / 127.5 - 1)")
+    x = x.detach().to("cpu", torch.float32)
+    if not torch.isfinite(x).all():
+        raise UserError("data contains NaN or inf values: remove or replace them")
+    return x
+
+
+def _check_default_net(feature_net, kind: str, sample_shape: tuple[int, ...]) -> None:
+    """The default feature network knows 28x28 grayscale images only: for other images say
+    which ``feature_net=`` to pass (the command line's message names ``--feature-net``)."""
+    if isinstance(feature_net, str) and feature_net == "default" and kind == "image" \
+            and tuple(sample_shape) != (1, 28, 28):
+        raise UserError(f"no metric fits images of shape {tuple(sample_shape)} with the default "
+                        "feature network, a classifier for 28x28 grayscale images: pass "
+                        "feature_net= a TorchScript file or an nn.Module for these images, or "
+                        "feature_net=\"identity\" to compare raw pixels")
 
 
 def write_eval_json(ev: Evaluation, replace: bool = False,
@@ -134,6 +257,9 @@ def write_eval_json(ev: Evaluation, replace: bool = False,
     unless ``replace``. The file is replaced atomically; a failed write is a
     :class:`~ganforge.files.WriteError` and leaves the old file as it was, so the caller can
     still show ``ev`` and offer another ``path``."""
+    if path is None and ev.run_dir is None:
+        raise UserError("this evaluation has no run directory (it was made by "
+                        "evaluate_trainer): pass path= the eval.json to write")
     path = Path(path) if path is not None else ev.run_dir / "eval.json"
     entries = []
     if path.is_file() and not replace:
@@ -171,7 +297,8 @@ def format_table(evaluations: list[Evaluation]) -> str:
     """One row per metric, one column per run; refuses incomparable values side by side."""
     check_all_comparable([v for ev in evaluations for v in ev.values])
     metrics = list(dict.fromkeys(v.metric for ev in evaluations for v in ev.values))
-    heads = [f"{ev.run_dir.name}@{ev.step}" for ev in evaluations]
+    heads = [f"{ev.run_dir.name if ev.run_dir is not None else 'trainer'}@{ev.step}"
+             for ev in evaluations]
     rows = [["metric", *heads, "n_fake", "n_real", "feature net"]]
     for m in metrics:
         vals = [next((v for v in ev.values if v.metric == m), None) for ev in evaluations]

@@ -1,7 +1,12 @@
 """Sample pictures as uint8 arrays, and atomic image writes. Pure numpy + Pillow (no matplotlib).
 
 ``sample_image`` picks the picture for a batch of samples: a grid for images (N, C, H, W),
-a scatter plot for 2-D points (N, 2), nothing for other shapes.
+a scatter plot for 2-D points (N, 2), nothing for other shapes. ``sample_grid`` is that picture
+for a Trainer in a notebook, as a PIL image (Jupyter shows it).
+
+``pick_generator`` and ``latent_z`` (which generator and which latents an evaluation or a
+picture uses) live here rather than in ``evaluate.py``, which uses them too: ``evaluate.py``
+imports the run machinery, which imports this module, so the reverse import would be a cycle.
 """
 
 import errno
@@ -16,6 +21,7 @@ from PIL import Image, ImageDraw
 
 from ganforge.errors import UserError
 from ganforge.files import WriteError, check_writable, make_dirs, write_atomic
+from ganforge.sampling import generate
 
 # Padding is white: MNIST-like data is mostly black (-1), so black padding would merge cells.
 _PAD_VALUE = 255
@@ -194,3 +200,49 @@ def sample_image(samples: torch.Tensor, reference: torch.Tensor | None = None
             reference = None  # real data of another shape cannot share the plot
         return scatter_image(samples, reference)
     return None
+
+
+def latent_z(seed: int, n: int, z_shape: tuple[int, ...]) -> torch.Tensor:
+    """The latents of an evaluation or a sample grid: a function of ``seed`` only (their own
+    generator), so they do not depend on, or disturb, the training's random streams."""
+    return torch.randn((n, *z_shape), generator=torch.Generator().manual_seed(seed))
+
+
+def check_trainer(trainer) -> None:
+    """A UserError unless ``trainer`` is a ganforge Trainer (a common slip: passing its G)."""
+    if not hasattr(trainer, "players") or not hasattr(trainer, "G_sample"):
+        raise UserError(f"expected a ganforge.Trainer, got {type(trainer).__name__}: pass the "
+                        "trainer itself, which knows its G, G_ema, latent shape and device")
+
+
+def pick_generator(trainer, ema: bool | None, option: str = "--ema"):
+    """(module, "G" | "G_ema"): ``trainer.G_sample`` (G_ema when the run has one) unless
+    ``ema`` is False; ``ema=True`` on a run without EMA is a UserError naming ``option``, the
+    way the caller's user asked for it ("--ema" on the command line, "ema=True" in Python)."""
+    if ema and trainer.G_ema is None:
+        raise UserError(f"{option} was asked for, but this run has no G_ema (EMA was off when "
+                        f"it trained): drop {option}")
+    if ema is False or trainer.G_ema is None:
+        return trainer.G, "G"
+    return trainer.G_sample, "G_ema"
+
+
+def sample_grid(trainer, n: int = 64, seed: int = 0, ema: bool | None = None) -> Image.Image:
+    """``n`` samples of ``trainer``'s generator as a PIL image, for a notebook (Jupyter shows
+    it; ``.save(path)`` writes it): a grid for images, a scatter plot for 2-D points.
+
+    G_ema when the trainer has one, unless ``ema=False``; latents from :func:`latent_z`, so
+    the same ``seed`` draws the same z at every call and the training is not disturbed (G is
+    run through :func:`~ganforge.sampling.generate`, which leaves it as it was)."""
+    check_trainer(trainer)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise UserError(f"n must be a whole number of samples, at least 1, got {n!r}")
+    G, _ = pick_generator(trainer, ema, option="ema=True")
+    z = latent_z(seed, n, trainer.players.z_shape).to(trainer.device)
+    samples = generate(G, z, autocast=trainer.players.autocast).cpu()
+    picture = sample_image(samples)
+    if picture is None:
+        raise UserError(f"samples of shape {tuple(samples.shape[1:])} cannot be drawn: only "
+                        "(C, H, W) images with 1 or 3 channels and 2-D points can; draw "
+                        "them yourself from ganforge.sampling.generate(G, z)")
+    return Image.fromarray(picture)

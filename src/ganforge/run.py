@@ -12,13 +12,13 @@ import torch
 
 from . import __version__
 from .augment import DiffAugment
-from .callbacks import Checkpointer, JSONLLogger, Progress, SampleGrid, TensorBoardLogger
+from .builder import build as build_user_nets
+from .builder import is_builder, untrusted_message
 from .checkpoint import signature, signature_differences
 from .config import Config, dump_yaml, make_schedule, to_dict
 from .data import Batches, Dataset, load_dataset
 from .doctor.balance import balance
 from .distributed import current_world, on_main
-from .doctor.callback import DiversityProbe, Doctor, probe_interval
 from .ema import EMA
 from .errors import UserError
 from .files import make_dirs, write_atomic
@@ -27,7 +27,7 @@ from .noise import InstanceNoise
 from .objective import Objective
 from .optim import make_lr_schedule, make_optimizer
 from .regularizers import apply_spectral_norm, build_penalties
-from .streams import side_generator
+from .run_directory import grid_z, run_dir_callbacks
 from .trainer import Trainer
 
 
@@ -66,17 +66,19 @@ def build_objective(cfg: Config) -> Objective:
         seed=cfg.seed)
 
 
-def build_run(cfg: Config, device: str | None = None) -> Run:
+def build_run(cfg: Config, device: str | None = None, trust_model_code: bool | str = True
+              ) -> Run:
     """Data, networks, optimizers, schedulers and the Trainer, checked before any step.
-    ``device``: this process's device under torchrun (default: ``cfg.device``)."""
+    ``device``: this process's device under torchrun (default: ``cfg.device``).
+    ``trust_model_code``: whether a builder the config names (``model=file.py:function``)
+    may be imported; a command name (``"sample"``) means no, and the error names the
+    command (``builder.py``: a run directory is data)."""
+    if is_builder(cfg.model.name) and trust_model_code is not True:
+        raise UserError(untrusted_message(cfg.model.name, str(trust_model_code)))
     torch.manual_seed(cfg.seed)  # network init is part of the seeded run
     dataset = load_dataset(cfg.data.name, root=cfg.data.root, limit=cfg.data.limit,
                            seed=cfg.seed)
-    G, D = build_nets(cfg.model.name, dataset.sample_shape, cfg.model.z_dim, cfg.model.width,
-                      d_batchnorm=_d_batchnorm(cfg), d_dropout=cfg.model.d_dropout,
-                      d_minibatch_stddev=cfg.model.d_minibatch_stddev,
-                      d_minibatch_disc=cfg.model.d_minibatch_disc,
-                      g_batchnorm=cfg.model.g_batchnorm)
+    G, D = _networks(cfg, dataset.sample_shape)
     if cfg.model.spectral_norm:
         apply_spectral_norm(D)   # before opt_D is built: it must hold the new parameters
     if cfg.sync_bn:
@@ -92,6 +94,7 @@ def build_run(cfg: Config, device: str | None = None) -> Run:
         sched_D=make_lr_schedule(cfg.lr_schedule_D, opt_D, cfg.steps),
         precision=cfg.precision, channels_last=cfg.channels_last, compile=cfg.compile,
         device=device or cfg.device,
+        z_dim=cfg.model.z_dim if is_builder(cfg.model.name) else None,   # ours carry it
         seed=cfg.seed)
     balance(trainer, cfg.balance, images=dataset.kind == "image")
     # The data checks run here, before a run directory exists, so bad data costs nothing.
@@ -107,6 +110,18 @@ def build_run(cfg: Config, device: str | None = None) -> Run:
                evaluation=evaluation)
 
 
+def _networks(cfg: Config, sample_shape: tuple[int, ...]):
+    """(G, D): ganforge's mlp/dcgan, or what the user's builder returns."""
+    if is_builder(cfg.model.name):
+        return build_user_nets(cfg.model.name, sample_shape, cfg.model.z_dim,
+                               cfg.model.options)
+    return build_nets(cfg.model.name, sample_shape, cfg.model.z_dim, cfg.model.width,
+                      d_batchnorm=_d_batchnorm(cfg), d_dropout=cfg.model.d_dropout,
+                      d_minibatch_stddev=cfg.model.d_minibatch_stddev,
+                      d_minibatch_disc=cfg.model.d_minibatch_disc,
+                      g_batchnorm=cfg.model.g_batchnorm)
+
+
 def _sync_batchnorm(G, D, device: str):
     """BatchNorm statistics over the whole global batch (several CUDA processes)."""
     if not str(device).startswith("cuda") or current_world().size < 2:
@@ -120,44 +135,35 @@ def _sync_batchnorm(G, D, device: str):
 
 def fixed_z(cfg: Config, z_shape: tuple[int, ...], n: int | None = None) -> torch.Tensor:
     """The latents of the sample grids: a function of the seed only (``streams.py``)."""
-    return torch.randn((n or cfg.n_samples, *z_shape), generator=side_generator(cfg.seed, "grid"))
+    return grid_z(cfg.seed, z_shape, n or cfg.n_samples)
 
 
-def attach_run_dir(run: Run, run_dir: Path, progress: bool = True) -> None:
-    """Write config.yaml and attach the logging, sample and checkpoint callbacks."""
+def attach_run_dir(run: Run, run_dir: Path) -> None:
+    """Write config.yaml and attach the callbacks that write the run directory
+    (``run_directory.run_dir_callbacks``, the same ones a Python ``RunDir`` attaches)."""
     cfg, trainer = run.cfg, run.trainer
+
     def write_config():
         make_dirs(run_dir)
         write_atomic(run_dir / "config.yaml", dump_yaml(cfg))
 
     on_main(trainer.world, write_config)   # rank 0 writes; a failure stops every process
-    tb = TensorBoardLogger(run_dir / "tb", cfg.log_every) if cfg.tensorboard else None
-    reference = run.batches.x[:2500] if run.dataset.kind == "points" else None
-    # A scatter plot needs more than a grid's worth: 2,500 is the PacGAN evaluation count.
-    n_points = max(cfg.n_samples, 2500) if reference is not None else cfg.n_samples
-    callbacks = [  # in this order: the TensorBoard writer opens before the first grid
-        JSONLLogger(run_dir / "metrics.jsonl", cfg.log_every),
-        *([tb] if tb else []),
-        SampleGrid(run_dir / "samples", fixed_z(cfg, trainer.players.z_shape, n_points),
-                   cfg.sample_every, reference=reference, tensorboard=tb),
-        Checkpointer(run_dir / "checkpoints", cfg.checkpoint_every, cfg.keep_checkpoints,
-                     extra=lambda: {"config": to_dict(cfg), "version": __version__,
-                                    "signature": signature(trainer.G, trainer.D)}),
-    ]
-    if cfg.eval.every > 0:  # after the loggers (file trimmed, tb open), before the checkpoint
+    make_eval = None
+    if cfg.eval.every > 0:
         from .metrics.callback import EvalCallback
 
         names, net = run.evaluation
-        callbacks.insert(len(callbacks) - 1, EvalCallback(
+        make_eval = lambda tb: EvalCallback(  # noqa: E731
             run_dir / "metrics.jsonl", cfg.eval.every, run.batches.samples, cfg.data.name, names,
-            net, cfg.eval.n, cfg.seed, tb))
-    # The probe first (its diag/ values go into the step's stats before the loggers see
-    # them); the doctor after every writer of metrics.jsonl, whose rows it reads.
-    callbacks.insert(0, DiversityProbe(run.batches.samples, probe_interval(cfg.log_every)))
-    callbacks.append(Doctor(run_dir, cfg.log_every, metrics=run_dir / "metrics.jsonl"))
-    if progress:
-        callbacks.append(Progress(cfg.log_every))
-    trainer.callbacks = callbacks
+            net, cfg.eval.n, cfg.seed, tb)
+    trainer.callbacks = run_dir_callbacks(
+        trainer, run_dir, samples=run.batches.samples, kind=run.dataset.kind, seed=cfg.seed,
+        log_every=cfg.log_every, sample_every=cfg.sample_every,
+        checkpoint_every=cfg.checkpoint_every, keep=cfg.keep_checkpoints,
+        n_samples=cfg.n_samples, tensorboard=cfg.tensorboard,
+        extra=lambda: {"config": to_dict(cfg), "version": __version__,
+                       "signature": signature(trainer.G, trainer.D)},
+        make_eval=make_eval)
     run.run_dir = run_dir
 
 

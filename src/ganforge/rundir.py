@@ -24,7 +24,10 @@ tests/test_rundir.py):
 - config.yaml edited since the checkpoint (a key other than :data:`RESUMABLE_KEYS`): refused,
   naming the key, both values and the way out, never trained with one and recorded with the
   other;
-- not a directory, not writable: one message naming the path and the fix, before any work.
+- not a directory, not writable: one message naming the path and the fix, before any work;
+- trained from Python (``ganforge.RunDir``: its config.yaml records the run under
+  ``python:``): ``doctor`` reads it; ``sample``, ``eval``, ``--resume`` and a new ``train``
+  into it say that its networks are in the user's code and give the Python equivalents.
 
 Everything up to the checkpoint read runs without torch, so a config mistake is reported at
 once.
@@ -47,13 +50,40 @@ RESUMABLE_KEYS = {"steps", "log_every", "sample_every", "checkpoint_every", "kee
 
 def default_run_dir(cfg: Config, root: Path = Path("runs")) -> Path:
     """runs/<data>-<model>-<loss>, with -2, -3, ... when taken."""
+    from .builder import is_builder, short_name
+
     data = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(cfg.data.name).stem or cfg.data.name)
-    base = root / f"{data}-{cfg.model.name}-{cfg.loss}"
+    model = short_name(cfg.model.name) if is_builder(cfg.model.name) else cfg.model.name
+    base = root / f"{data}-{model}-{cfg.loss}"
     path, n = base, 1
     while path.exists():
         n += 1
         path = base.with_name(f"{base.name}-{n}")
     return path
+
+
+PYTHON_RUN = (
+    "was trained from Python with networks that live in its author's code (config.yaml records "
+    "them under `python:`); the command line cannot rebuild them. From Python: "
+    "trainer.fit(data, steps=N) with the same RunDir continues it, trainer.sample_grid(n=64) "
+    "draws samples, ganforge.evaluate_trainer(trainer, data) computes the metrics; "
+    "`ganforge doctor {run_dir}` works as for any run")
+
+
+def python_record(run_dir: Path) -> dict | None:
+    """config.yaml of a run trained from Python (a dict with a ``python`` section), or None."""
+    import yaml
+
+    try:
+        saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return saved if isinstance(saved, dict) and isinstance(saved.get("python"), dict) else None
+
+
+def refuse_python_run(run_dir: Path) -> None:
+    if python_record(run_dir) is not None:
+        raise UserError(f"{run_dir} {PYTHON_RUN.format(run_dir=run_dir)}")
 
 
 def _checkpoints(run_dir: Path) -> Path:
@@ -70,6 +100,9 @@ def start_new(run_dir: Path, dry_run: bool = False) -> list[str]:
 
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"run_dir {run_dir} is a file, not a directory: choose another run_dir")
+    if python_record(run_dir) is not None:
+        raise UserError(f"run_dir {run_dir} holds a run trained from Python: choose another "
+                        "run_dir (continue that one from Python, with its RunDir)")
     if list_checkpoints(_checkpoints(run_dir)):
         raise UserError(f"run_dir {run_dir} already holds a run "
                         f"({describe_checkpoints(_checkpoints(run_dir))}): continue it with "
@@ -118,6 +151,7 @@ def resume(run_dir: Path, config_file: str | None, overrides: list[str]) -> Resu
         raise UserError(f"{run_dir} {'is not a directory' if run_dir.exists() else 'does not exist'}"
                         ": pass --resume the directory a `ganforge train` wrote")
     saved_path = run_dir / "config.yaml"
+    refuse_python_run(run_dir)
     # Every config mistake is reported here, before torch is imported to read a checkpoint.
     saved = load_config(saved_path) if saved_path.is_file() else None
     cfg = _requested(config_file, saved, overrides)
@@ -181,6 +215,7 @@ def latest_for_reading(run_dir: Path) -> Resume:
     if not (run_dir / "config.yaml").is_file() and not (run_dir / "checkpoints").is_dir():
         raise UserError(f"{run_dir} is not a ganforge run directory (no config.yaml): pass the "
                         "directory a `ganforge train` wrote")
+    refuse_python_run(run_dir)
     from .checkpoint import describe_checkpoints, load_latest
 
     latest = load_latest(_checkpoints(run_dir))

@@ -23,6 +23,7 @@ from typing import Iterable, Sequence
 import torch
 from torch import nn
 
+from .callbacks import Progress
 from .data.stream import DataFeed, RealBatches
 from .distributed import all_gather, broadcast_state, current_world
 from .ema import EMA
@@ -235,14 +236,22 @@ class Trainer:
         return self.feed.prepare(data, self.players, batch_size, self.seed or 0, data_scale,
                                  self.world)
 
-    def fit(self, data, steps: int, *, batch_size: int = 64, data_scale: str = "check",
-            sync_every: int | None = None) -> dict:
-        """Run ``steps`` more iterations on ``data``: a tensor of samples (shuffled into
+    def fit(self, data, steps: int | None = None, *, until: int | None = None,
+            batch_size: int = 64, data_scale: str = "check", sync_every: int | None = None,
+            progress: bool | int = True) -> dict:
+        """Run ``steps`` more iterations (or up to step ``until``: what a script that may be
+        stopped and run again wants) on ``data``: a tensor of samples (shuffled into
         batches of ``batch_size``, seeded, resumable), a ``ganforge.data.Batches``, or any
         iterable of batches such as a DataLoader (cycled). A new data source is checked once
         (shapes, and the value range: ``data_scale`` "check" stops with the fix, "auto"
         rescales in-memory data, "off" skips it); the same source again continues its
         stream. Returns the last iteration's stats.
+
+        ``progress``: a progress bar (step, losses, steps/s, ETA) on a terminal or in a
+        notebook, a plain line every ``sync_every`` steps otherwise; an int sets that
+        interval; False: none. A callback with ``before_fit(trainer, batches)`` (such as
+        :class:`~ganforge.run_directory.RunDir`) runs before the steps are counted, so it
+        can continue a run from its checkpoint.
 
         No host sync per step: the stats stay on the device (the callbacks bring them over
         at their log intervals), and the non-finite guard is checked every ``sync_every``
@@ -250,13 +259,27 @@ class Trainer:
         50 without callbacks), at the end, and before every checkpoint: a NaN stops the run
         at the next check with the step it appeared at, and never reaches a logged row or a
         checkpoint."""
+        if (steps is None) == (until is None):
+            raise UserError("give fit either steps= (iterations to run now) or until= (the "
+                            "step to train up to), not both and not neither")
+        count = steps if steps is not None else until
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise UserError(f"{'steps' if steps is not None else 'until'} must be a whole "
+                            f"number >= 0, got {count!r}")
+        batches = self.prepare(data, batch_size=batch_size, data_scale=data_scale)
+        for cb in self.callbacks:
+            if hasattr(cb, "before_fit"):
+                cb.before_fit(self, batches)
         if sync_every is None:
             sync_every = min((cb.every for cb in self.callbacks
                               if isinstance(getattr(cb, "every", None), int) and cb.every > 0),
                              default=50)
-        batches = iter(self.prepare(data, batch_size=batch_size, data_scale=data_scale))
-        end = self.step_count + steps
-        for cb in self.callbacks:
+        callbacks = list(self.callbacks)
+        if progress is not False and not any(isinstance(cb, Progress) for cb in callbacks):
+            callbacks.append(Progress(sync_every if progress is True else int(progress)))
+        batches = iter(batches)
+        end = self.step_count + steps if steps is not None else max(until, self.step_count)
+        for cb in callbacks:
             cb.on_fit_start(self, end)
         stats: dict = {}
         error: BaseException | None = None
@@ -266,13 +289,13 @@ class Trainer:
                 stats = self._step(batches)
                 if self.step_count % max(sync_every, 1) == 0 or self.step_count == end:
                     self.check_finite()
-                for cb in self.callbacks:
+                for cb in callbacks:
                     cb.on_step_end(self, stats)
         except BaseException as err:
             error = err
             raise
         finally:
-            for cb in self.callbacks:
+            for cb in callbacks:
                 try:
                     cb.on_fit_end(self, error)
                 except Exception:
@@ -281,6 +304,18 @@ class Trainer:
                     # Closing down after an error: that error is the one to report (a write
                     # that fails because the disk is full must not hide the disk-full stop).
         return stats
+
+    def sample_grid(self, n: int = 64, seed: int = 0, ema: bool | None = None):
+        """``n`` samples as a PIL image (a grid of images, or a scatter plot of 2-D points),
+        from G_ema when there is one (``ema=False``: G), latents from ``seed``."""
+        from .images import sample_grid
+
+        return sample_grid(self, n=n, seed=seed, ema=ema)
+
+    def findings(self) -> list:
+        """What the doctor has found so far in this trainer's runs (the findings of its
+        callbacks: a ``RunDir``'s doctor, or a ``Doctor`` of your own), oldest first."""
+        return [f for cb in self.callbacks for f in getattr(cb, "findings", [])]
 
     # --- checkpoint state -----------------------------------------------------------------
     def state_dict(self) -> dict:

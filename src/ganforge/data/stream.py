@@ -1,7 +1,8 @@
 """The batch stream ``Trainer.fit`` trains on, prepared once per data source.
 
 :class:`DataFeed` turns what a user passes to ``fit`` into an endless stream of batches: a
-tensor of samples becomes a seeded, exactly resumable :class:`~ganforge.data.batches.Batches`;
+tensor of samples, a ``Dataset`` (from ``load_dataset``) or its stored ``samples`` (8-bit
+pixels stay 8-bit) becomes a seeded, exactly resumable :class:`~ganforge.data.batches.Batches`;
 a ``Batches`` (e.g. over a dataset's stored samples: 8-bit, perhaps in a prepared file) is used as
 it is; any other iterable (a ``DataLoader``) is cycled, taking ``x`` from ``(x, label, ...)``
 tuples. Each new source is checked once before use (G's output shape
@@ -18,7 +19,7 @@ from ..errors import UserError
 from .batches import Batches
 from .preflight import check_data
 from .range_check import SCALES
-from .samples import TensorSamples
+from .samples import Samples, as_samples
 
 
 class RealBatches:
@@ -103,8 +104,10 @@ class DataFeed:
         if isinstance(data, Batches):
             data.samples, _ = check_data(players, data.samples, scale, self.notes)
             batches = data
-        elif isinstance(data, torch.Tensor):
-            samples, _ = check_data(players, TensorSamples(data), scale, self.notes)
+        elif isinstance(data, torch.Tensor) or isinstance(getattr(data, "samples", data),
+                                                           Samples):
+            stored = getattr(data, "samples", data)   # a Dataset's samples, Samples, a tensor
+            samples, _ = check_data(players, as_samples(stored), scale, self.notes)
             batches = Batches(samples, batch_size, seed=seed)
         else:
             if scale == "auto":
