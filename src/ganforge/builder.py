@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import re
 import sys
 import traceback
@@ -78,6 +79,8 @@ def untrusted_message(spec: str, command: str) -> str:
 
 def _load_function(spec: str):
     where, function = split_spec(spec)
+    if "keras" not in sys.modules:   # a builder that imports keras gets the torch backend
+        os.environ.setdefault("KERAS_BACKEND", "torch")
     if where.endswith(".py"):
         path = Path(where)
         if not path.is_file():
@@ -138,10 +141,10 @@ def build(spec: str, sample_shape: tuple[int, ...], z_dim: int, options: dict):
         raise UserError(f"the model builder {spec} raised {_user_error(err, None)}") from None
     except Exception as err:
         raise UserError(f"the model builder {spec} raised {_user_error(err, None)}") from None
-    return _check_pair(spec, result)
+    return _check_pair(spec, result, z_dim)
 
 
-def _check_pair(spec: str, result):
+def _check_pair(spec: str, result, z_dim: int):
     import torch
 
     if not isinstance(result, (tuple, list)) or len(result) != 2:
@@ -149,17 +152,18 @@ def _check_pair(spec: str, result):
                 if isinstance(result, (tuple, list)) else type(result).__name__)
         raise UserError(f"the model builder {spec} must return (G, D), two networks; it "
                         f"returned {what}")
-    nets = []
+    from .players import is_keras
+
+    if all(is_keras(net) for net in result):   # Keras 3 models: run in training mode, NCHW
+        from .keras import wrap
+        return wrap(result[0], result[1], z_dim=z_dim)
     for role, net in zip(("G", "D"), result):
-        if not isinstance(net, torch.nn.Module) and _is_keras(net):
-            from .keras import to_torch
-            net = to_torch(net)
+        if is_keras(net):
+            raise UserError(f"the model builder {spec} returned a Keras model as {role} and a "
+                            "torch module as the other: return two Keras models or two torch "
+                            "modules")
         if not isinstance(net, torch.nn.Module):
             raise UserError(f"the model builder {spec} returned a {type(net).__name__} as "
                             f"{role}; it must be a torch.nn.Module (or a Keras 3 model)")
-        nets.append(net)
-    return nets[0], nets[1]
+    return result[0], result[1]
 
-
-def _is_keras(obj) -> bool:
-    return any(c.__module__.startswith("keras") for c in type(obj).__mro__)

@@ -1,4 +1,4 @@
-"""The ``ganforge`` command line: train, plan, presets, sample, eval, doctor, prepare,
+"""The ``ganforge`` command line: train, plan, presets, sample, eval, doctor, prepare, export,
 train-classifier.
 
 User mistakes (:class:`UserError`) print one line, ``ganforge: error: ...``, and exit 2.
@@ -24,6 +24,7 @@ USAGE_EXAMPLES = """examples:
   ganforge eval runs/fashion-mnist-dcgan-nonsaturating --metrics fid,kid,pr,dc -n 10000
   ganforge train-classifier                       the default feature network for eval
   ganforge doctor runs/fashion-mnist-dcgan-nonsaturating   findings and what to try
+  ganforge export RUN_DIR --keras g.keras         a Keras-built generator back to Keras
   ganforge prepare ~/faces data/faces64 --resolution 64   decode a folder once; then
   ganforge train data=data/faces64 data.xflip=true        train on it, with mirrored images
 """
@@ -63,6 +64,14 @@ def _parser() -> argparse.ArgumentParser:
     _add_eval_parsers(sub)
     do = sub.add_parser("doctor", help="what went wrong (or right) in a run, and what to try")
     do.add_argument("run_dir")
+    ex = sub.add_parser("export", help="write a run's generator in another framework's format "
+                                       "(--keras g.keras: a Keras 3 generator)")
+    ex.add_argument("run_dir")
+    ex.add_argument("--keras", required=True, metavar="FILE.keras",
+                    help="write the generator as a .keras file (its networks came from Keras)")
+    ex.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
+                    help="export G_ema (default: when the run has one)")
+    _add_trust(ex)
     from .data.prepare import add_arguments   # no numpy, Pillow or torch at parse time
     add_arguments(sub.add_parser(
         "prepare", help="decode an image folder or .zip once into a file data=DST reads "
@@ -300,6 +309,32 @@ def cmd_doctor(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .rundir import latest_for_reading
+
+    found = latest_for_reading(Path(args.run_dir))
+    for note in found.notes:
+        _say(f"note: {note}")
+    if not str(args.keras).endswith(".keras"):
+        raise UserError(f"--keras {args.keras}: a Keras model file must end in .keras")
+    from .images import pick_generator
+    from .run import build_run, restore
+
+    run = build_run(found.cfg, trust_model_code=_trusted(args, "export"))
+    restore(run, found.state, found.checkpoint)
+    G, which = pick_generator(run.trainer, args.ema)
+    from .keras import KerasModule, export_generator
+
+    if not isinstance(G, KerasModule):
+        raise UserError(f"{args.run_dir}'s generator is a torch module, not a Keras model: "
+                        "--keras exports generators built with Keras (model=file.py:build "
+                        "returning Keras models); a torch G is in the checkpoint as it is")
+    export_generator(G, args.keras)
+    _say(f"wrote {which} of {found.checkpoint} to {args.keras}; load it with "
+         "keras.saving.load_model (its images are channels-last)")
+    return 0
+
+
 def cmd_prepare(args) -> int:
     from .data.prepare import prepare_from_args
     prepare_from_args(args, log=_say)
@@ -323,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = {"train": cmd_train, "plan": cmd_plan, "sample": cmd_sample, "eval": cmd_eval,
                 "train-classifier": cmd_train_classifier, "doctor": cmd_doctor,
-                "presets": cmd_presets, "prepare": cmd_prepare}[args.command](args)
+                "presets": cmd_presets, "prepare": cmd_prepare,
+                "export": cmd_export}[args.command](args)
         together = True
         return code
     except UserError as err:

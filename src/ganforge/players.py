@@ -85,6 +85,23 @@ class Players:
         return autocast(self.precision, self.device)
 
 
+def is_keras(obj) -> bool:
+    """A Keras model or layer, known by its classes' module (keras is never imported here)."""
+    return any(c.__module__.split(".")[0] == "keras" for c in type(obj).__mro__)
+
+
+def check_network(net, role: str) -> None:
+    """A torch module, and not a raw Keras model: on Keras's torch backend one is a torch
+    module too, but called as one it runs BatchNorm and Dropout in inference mode and takes
+    channels-last images."""
+    if is_keras(net):
+        raise UserError(f"{role} is a Keras model: wrap both first with G, D = "
+                        "ganforge.keras.wrap(G, D), which runs them in training mode and "
+                        "converts the image layout (docs/coming-from-keras.md)")
+    if not isinstance(net, nn.Module):
+        raise UserError(f"{role} must be a torch.nn.Module, got {type(net).__name__}")
+
+
 def check_optimizer(opt: torch.optim.Optimizer, own: nn.Module, own_name: str,
                     other: nn.Module, other_name: str) -> None:
     """Raise UserError unless ``opt`` holds exactly ``own``'s trainable parameters."""

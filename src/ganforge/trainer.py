@@ -32,7 +32,8 @@ from .guard import Hold
 from .losses import Loss, get_loss
 from .objective import Objective
 from .plan import TrainingPlan, training_plan
-from .players import Players, check_optimizer, infer_z_shape, param_dtype, resolve_device
+from .players import (Players, check_network, check_optimizer, infer_z_shape, param_dtype,
+                      resolve_device)
 from .precision import PRECISIONS, make_scaler
 from .precision import resolve as resolve_precision
 from .steps import SCHEDULES, Iteration, run_phases
@@ -102,6 +103,8 @@ class Trainer:
         if precision not in PRECISIONS:
             raise UserError(f"precision must be one of {PRECISIONS}, got {precision!r}"
                             f"{nearest(precision, PRECISIONS)}")
+        check_network(G, "G")
+        check_network(D, "D")
         self.device = resolve_device(device)
         precision, self.precision_reason = resolve_precision(precision, self.device)
         # channels_last: NHWC for 4-D weights and batches (no-op for other shapes).
