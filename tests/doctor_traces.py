@@ -253,3 +253,20 @@ def ttur_transient() -> list[dict]:
             "diag/grad_norm_G")
     return [{"step": 25 * (i + 1), **dict(zip(keys, values))}
             for i, values in enumerate(TTUR_TRANSIENT)]
+
+
+def lr_imbalance_ring8() -> list[dict]:
+    """Measured: ganforge train data=ring8 model=mlp lr_D=0.01 lr_G=0.0001 (seed 0, AMD EPYC),
+    its first four rows (rounded to 4 digits): D's weights move 40-130x as far per step as G's."""
+    keys = ("step", "loss/D", "loss/G", "logits/real", "logits/fake", "diag/d_real_acc",
+            "diag/d_fake_acc", "diag/grad_norm_D", "diag/grad_norm_G", "diag/update_ratio_D",
+            "diag/update_ratio_G")
+    values = [(50, 0.3898, 4.079, 4.625, -3.705, 0.9609, 0.8928, 1.835, 12.56, 0.1264,
+               0.0009688),
+              (100, 0.5914, 4.576, 2.032, -4.113, 0.9753, 0.8206, 2.011, 27.9, 0.0398,
+               0.0008033),
+              (150, 0.9046, 2.838, 0.846, -2.368, 0.9181, 0.6581, 2.335, 29.71, 0.0349,
+               0.0006672),
+              (200, 0.9363, 2.671, 0.8977, -2.192, 0.8647, 0.6944, 3.891, 38.48, 0.03887,
+               0.0007282)]
+    return [dict(zip(keys, v)) for v in values]

@@ -253,3 +253,29 @@ def test_a_problem_that_goes_away_and_comes_back_is_reported_twice():
     assert [f.kind for _, f in found] == ["d_overpowering", "d_overpowering"]
     assert found[1][1].first_step > good[-1]["step"]
     assert len(watch.episodes) == 2
+
+
+def test_divergence_names_an_imbalance_and_first_closes_the_gap():
+    # The run of issue 16: lr_D = 100 x lr_G on ring8; D's first update ratio is 13%.
+    rows = traces.lr_imbalance_ring8()
+    (_, f), = run(rows, Context(loss="nonsaturating", lr_G=1e-4, lr_D=0.01),
+                  detectors=[Divergence()])[0]
+    assert "D's learning rate is 100x G's (0.01 vs 0.0001)" in f.seen
+    assert "each step moves D's weights 130x as far as G's" in f.seen
+    assert f.causes[0].startswith("D learns an order of magnitude faster than G")
+    assert [r.setting for r in f.remedies][:2] == ["lr_D=4e-4", "lr_G=1e-5 lr_D=1e-3"]
+
+
+def test_an_imbalance_seen_only_in_the_update_ratios_slows_the_fast_network():
+    rows = traces.healthy(20)
+    rows[-1].update({"diag/update_ratio_D": 0.2, "diag/update_ratio_G": 0.004})
+    (_, f), = run(rows, Context(loss="nonsaturating", lr_G=2e-4, lr_D=2e-4),
+                  detectors=[Divergence()])[0]
+    assert "D's learning rate" not in f.seen and "50x as far as G's" in f.seen
+    assert f.remedies[0].setting == "lr_D=4e-6"
+
+
+def test_balanced_paces_keep_the_divergence_advice_as_it_was():
+    (_, f), = run(traces.divergence_nan(), Context(lr_G=2e-4, lr_D=4e-4))[0]
+    assert f.remedies[0].setting == "lr_G=2e-5 lr_D=4e-5"
+    assert not f.causes[0].startswith("D learns")

@@ -83,6 +83,11 @@ UPDATE_RATIO_HIGH = 0.1     # each step rewrites 10% of the weights (healthy: ~1
 # so it catches a run that explodes in its first logged interval (Adam at lr 0.5 on ring8:
 # mean fake logit 5,480 over steps 1-25, measured).
 LOGIT_HUGE = 100.0
+# One network learning 10x (or more) faster than the other, by learning rate or by update
+# ratio, is named in the divergence finding (ring8 with lr_D = 100 x lr_G, measured: D's
+# weights moved 130x as far per step as G's in the first 50 steps, then 40-50x).
+IMBALANCE = 10.0
+TTUR_RATIO = 4              # Heusel et al.'s D:G learning-rate ratio (4e-4 : 1e-4)
 BOUNDED_TARGET_LOSSES = ("saturating", "nonsaturating", "hinge", "least_squares")
 
 # --- stagnation -----------------------------------------------------------------------------
@@ -388,15 +393,54 @@ class Divergence:
                 numbers[key] = ratio
         if not seen:
             return None
-        return divergence_finding(step, "; ".join(seen), ctx, numbers)
+        return divergence_finding(step, "; ".join(seen), ctx, numbers, row)
 
 
 STOPPED_AT = "stopped_at"   # in the numbers of the finding for a run a non-finite loss stopped
 
 
+def imbalance(ctx: Context, row: Row | None) -> tuple[str, list[str], Remedy] | None:
+    """When one network learns an order of magnitude (:data:`IMBALANCE`) faster than the other,
+    by its learning rate or by how far each step moves its weights (the logged update ratios):
+    (the faster one, what shows it, the setting that closes the gap). None when balanced."""
+    shown, factors = [], {}
+    if ctx.lr_G and ctx.lr_D:
+        factors["lr"] = ctx.lr_D / ctx.lr_G
+    ratios = [(row or {}).get(f"diag/update_ratio_{n}") for n in ("G", "D")]
+    if all(isinstance(r, (int, float)) and math.isfinite(r) and r > 0 for r in ratios):
+        factors["update"] = ratios[1] / ratios[0]
+    gaps = {k: f for k, f in factors.items() if max(f, 1 / f) >= IMBALANCE}
+    if not gaps:
+        return None
+    fast, slow = ("D", "G") if next(iter(gaps.values())) > 1 else ("G", "D")
+    if "lr" in gaps:
+        f = max(gaps["lr"], 1 / gaps["lr"])
+        lr_fast, lr_slow = (ctx.lr_D, ctx.lr_G) if fast == "D" else (ctx.lr_G, ctx.lr_D)
+        shown.append(f"{fast}'s learning rate is {f:.0f}x {slow}'s ({lr_fast:g} vs {lr_slow:g})")
+    if "update" in gaps:
+        f = max(gaps["update"], 1 / gaps["update"])
+        u_fast, u_slow = (ratios[1], ratios[0]) if fast == "D" else (ratios[0], ratios[1])
+        shown.append(f"each step moves {fast}'s weights {f:.0f}x as far as {slow}'s "
+                     f"({u_fast:.2%} vs {u_slow:.3%} of their size)")
+    if "lr" in gaps:   # bring the faster one to TTUR's 4:1 for D, to equality for G
+        target = (ctx.lr_G * TTUR_RATIO) if fast == "D" else ctx.lr_D
+        setting = f"lr_{fast}={_lr(target, 1.0)}"
+        why = (f"{fast} at {TTUR_RATIO}x G's learning rate (TTUR's ratio) instead of "
+               f"{gaps['lr']:.0f}x: closes the gap" if fast == "D" else
+               f"G at D's learning rate instead of {1 / gaps['lr']:.0f}x it: closes the gap")
+    else:   # the learning rates look balanced, the steps are not: slow the fast one down
+        lr_fast = ctx.lr_D if fast == "D" else ctx.lr_G
+        f = max(gaps["update"], 1 / gaps["update"])
+        setting = f"lr_{fast}={_lr(lr_fast, 1 / f)}"
+        why = f"{fast}'s learning rate {f:.0f} times lower, so both move at one pace"
+    return fast, shown, Remedy(setting, why)
+
+
 def divergence_finding(step: int, seen: str, ctx: Context,
-                       numbers: dict | None = None) -> Finding:
-    """The divergence finding, also for a run stopped by a non-finite loss (callback.py)."""
+                       numbers: dict | None = None, row: Row | None = None) -> Finding:
+    """The divergence finding, also for a run stopped by a non-finite loss (callback.py).
+    When the networks learn at paces an order of magnitude apart (``imbalance``), it says
+    so, and its first suggestion closes that gap."""
     causes = ["the learning rates are too high",
               "D's scores are unbounded (wasserstein without a penalty, or no normalization)",
               "extreme values in the data"]
@@ -404,6 +448,14 @@ def divergence_finding(step: int, seen: str, ctx: Context,
                        "learning rates ten times lower, in a new run"),
                 Remedy("preset=r1", "a gradient penalty bounds D's slope"),
                 Remedy("loss=hinge", "a bounded loss instead of raw scores")]
+    gap = imbalance(ctx, row)
+    if gap is not None:
+        fast, shown, remedy = gap
+        seen = f"{seen}; " + "; ".join(shown)
+        slow = "G" if fast == "D" else "D"
+        causes.insert(0, f"{fast} learns an order of magnitude faster than {slow}, so {slow} "
+                         "cannot follow and the game runs away")
+        remedies.insert(0, remedy)
     if ctx.loss == "wasserstein":
         causes.insert(0, causes.pop(1))
     if ctx.precision == "bf16":
