@@ -183,11 +183,7 @@ class Trainer:
         list of batches or an iterator. Returns the iteration's stats as floats: a host sync,
         and a non-finite loss stops the step before its optimizer step."""
         self.players.defer_checks = False
-        stats = self._step(real)
-        values = [v for v in stats.values() if isinstance(v, torch.Tensor)]
-        floats = iter(torch.stack([v.double().cpu() for v in values]).tolist() if values
-                      else [])   # one transfer for all of them
-        return {k: next(floats) if isinstance(v, torch.Tensor) else v for k, v in stats.items()}
+        return _floats(self._step(real))
 
     def check_finite(self) -> None:
         """Raise the first non-finite loss or gradient ``fit`` met since the last check (one
@@ -248,7 +244,7 @@ class Trainer:
         iterable of batches such as a DataLoader (cycled). A new data source is checked once
         (shapes, and the value range: ``data_scale`` "check" stops with the fix, "auto"
         rescales in-memory data, "off" skips it); the same source again continues its
-        stream. Returns the last iteration's stats.
+        stream. Returns the last iteration's stats, as floats.
 
         ``progress``: a progress bar (step, losses, steps/s, ETA) on a terminal or in a
         notebook, a plain line every ``sync_every`` steps otherwise; an int sets that
@@ -306,7 +302,7 @@ class Trainer:
                         raise
                     # Closing down after an error: that error is the one to report (a write
                     # that fails because the disk is full must not hide the disk-full stop).
-        return stats
+        return _floats(stats)
 
     def sample_grid(self, n: int = 64, seed: int = 0, ema: bool | None = None):
         """``n`` samples as a PIL image (a grid of images, or a scatter plot of 2-D points),
@@ -395,3 +391,11 @@ class Trainer:
 
 def _state_or_none(obj):
     return None if obj is None else obj.state_dict()
+
+
+def _floats(stats: dict) -> dict:
+    """The stats with their tensors as Python floats, brought over in one transfer."""
+    values = [v.detach() for v in stats.values() if isinstance(v, torch.Tensor)]
+    floats = iter(torch.stack([v.to(values[0].device, torch.float64) for v in values]).tolist()
+                  if values else [])
+    return {k: next(floats) if isinstance(v, torch.Tensor) else v for k, v in stats.items()}
