@@ -48,3 +48,23 @@ def test_help_does_not_import_torch():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert "train" in out.stdout
+
+
+def test_training_never_imports_keras():
+    """Keras is an optional extra: a whole CLI run, a Python run with a RunDir and an
+    evaluation leave it unimported (only ganforge.keras and a Keras builder import it)."""
+    probe = (
+        "import sys, tempfile, torch\n"
+        "from ganforge import Trainer, RunDir, evaluate_trainer\n"
+        "from ganforge.cli import main\n"
+        "d = tempfile.mkdtemp()\n"
+        "assert main(['train', '--no-progress', 'data=ring8', 'model=mlp', 'steps=2',\n"
+        "             'tensorboard=false', 'run_dir=' + d + '/cli']) == 0\n"
+        "t = Trainer(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1), z_dim=2, seed=0,\n"
+        "            callbacks=[RunDir(d + '/py', tensorboard=False)])\n"
+        "t.fit(torch.randn(64, 2), steps=2, batch_size=16, progress=False)\n"
+        "evaluate_trainer(t, torch.randn(64, 2), n=64)\n"
+        "assert 'keras' not in sys.modules, 'keras was imported'\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
