@@ -131,7 +131,6 @@ def startup(args, folders: dict[int, Path]) -> dict[int, Path]:
     before_src = export(args.before, cache)
     after_src = Path(args.after_src)
     prepared = {}
-    rows = []
     print("| images | what | wall s | peak RSS MB |\n|---|---|---|---|", flush=True)
     measured_before = {}
     for n, folder in sorted(folders.items()):

@@ -40,6 +40,7 @@ def cpu_name() -> str:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--steps", default="500,1000")
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--n", type=int, default=5000)
@@ -54,16 +55,18 @@ def main(argv=None) -> None:
     fids = {(p, s): [] for p in precisions for s in checkpoints}
     kids = {(p, s): [] for p in precisions for s in checkpoints}
     walls = {p: [] for p in precisions}
-    for seed in range(args.seeds):
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    for seed in seeds:
         for precision in precisions:
             cfg = build_config(None, [f"seed={seed}", f"steps={max(checkpoints)}",
                                       f"precision={precision}", f"model.width={args.width}",
                                       "checkpoint_every=0", "tensorboard=false"])
+            # (no run directory: nothing is written)
             run = build_run(cfg)
             wall = 0.0
             for step in checkpoints:
                 start = time.perf_counter()
-                run.trainer.fit(run.batches, step - run.trainer.step_count)
+                run.trainer.fit(run.batches, step - run.trainer.step_count, progress=False)
                 wall += time.perf_counter() - start
                 z = torch.randn((args.n, *run.trainer.players.z_shape),
                                 generator=torch.Generator().manual_seed(777 + seed))
@@ -73,7 +76,7 @@ def main(argv=None) -> None:
                 print(f"  seed {seed} {precision} step {step}: FID {m['fid']:.2f}", flush=True)
             walls[precision].append(wall)
     print(f"\nFashion-MNIST, default run with model.width={args.width}, seeds "
-          f"0..{args.seeds - 1}, {args.n:,} samples vs {args.n:,} test images; {cpu_name()}, "
+          f"{seeds[0]}..{seeds[-1]}, {args.n:,} samples vs {args.n:,} test images; {cpu_name()}, "
           f"{args.threads} threads")
     print("| steps | precision | FID (mean ± std) | FID per seed | KID x1e3 | wall s per run |")
     print("|---|---|---|---|---|---|")

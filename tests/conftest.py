@@ -1,4 +1,13 @@
-"""Shared small fixtures: tiny networks so every unit test runs in well under a second."""
+"""Shared small fixtures: tiny networks so every unit test runs in well under a second.
+
+precision=auto (the default) picks bf16 on CPUs with AMX or AVX-512 BF16 and fp32 elsewhere;
+the suite pins the CPU flags it reads (``$GANFORGE_CPU_FLAGS``, inherited by the processes
+the tests start) so that every test trains in the same precision on every CPU. The choice
+itself is tested with explicit flags (tests/test_precision.py)."""
+
+import os
+
+os.environ["GANFORGE_CPU_FLAGS"] = "avx2 fma"   # before ganforge reads them
 
 import pytest
 import torch

@@ -12,7 +12,7 @@ def test_defaults_are_the_embedded_default_run():
     cfg = build_config()
     assert (cfg.data.name, cfg.model.name, cfg.loss, cfg.schedule) == \
         ("fashion-mnist", "dcgan", "nonsaturating", "alternating")
-    assert cfg.precision == "fp32" and cfg.device == "auto"
+    assert cfg.precision == "auto" and cfg.device == "auto"
 
 
 def test_overrides_with_types_and_shorthands():

@@ -4,8 +4,6 @@ same resume, and resident memory that does not grow with the data read."""
 import json
 
 import numpy as np
-import pytest
-import torch
 from torch.testing import assert_close
 
 from ganforge.data import Batches, load_dataset

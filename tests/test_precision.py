@@ -85,3 +85,15 @@ def test_the_gradient_penalty_under_the_scaler_does_not_depend_on_the_scale():
     full = flat(_d_grads_with_gp(0, "fp32"))
     assert float((flat(high) - full).norm() / full.norm()) < 1e-2
     assert float((flat(_d_grads_with_gp(2.0 ** 4, "fp16")) - full).norm() / full.norm()) > 0
+
+
+def test_the_cpu_flags_can_be_pinned_by_the_environment(monkeypatch):
+    monkeypatch.setenv("GANFORGE_CPU_FLAGS", "avx512f amx_bf16 amx_tile")
+    assert precision.resolve("auto", "cpu") == ("bf16", "auto: bf16, this CPU has amx_bf16")
+    monkeypatch.setenv("GANFORGE_CPU_FLAGS", "avx2")
+    assert precision.resolve("auto", "cpu")[0] == "fp32"
+
+
+def test_the_default_config_is_auto():
+    from ganforge.config import Config
+    assert Config().precision == "auto"

@@ -15,7 +15,8 @@ from ._lazy import lazy_exports
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Trainer": ".trainer", "RunDir": ".run_directory", "Alternating": ".steps", "OneStep": ".steps", "Phase": ".steps",
+    "Trainer": ".trainer", "RunDir": ".run_directory", "Alternating": ".steps",
+    "OneStep": ".steps", "Phase": ".steps",
     "d_update": ".steps", "g_update": ".steps", "Players": ".players", "frozen": ".freeze",
     "freeze": ".freeze", "LOSSES": ".losses", "Loss": ".losses", "get_loss": ".losses",
     "UserError": ".errors", "NonFiniteLossError": ".errors", "losses": ".losses",

@@ -235,7 +235,7 @@ class Config:
     optim_D: OptimConfig = setting(factory=OptimConfig)
     lr_schedule_G: LRScheduleConfig = setting(factory=LRScheduleConfig)
     lr_schedule_D: LRScheduleConfig = setting(factory=LRScheduleConfig)
-    precision: str = setting("fp32", choices=_precisions)  # auto | fp32 | bf16 | fp16
+    precision: str = setting("auto", choices=_precisions)  # auto | fp32 | bf16 | fp16
     channels_last: bool = setting(False)    # NHWC memory format for image models
     compile: bool = setting(False)          # torch.compile G and D (for GPUs; slower on CPU)
     device: str = setting("auto", parse=_device)

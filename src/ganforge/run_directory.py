@@ -111,7 +111,8 @@ class RunDir(Callback):
     # --- before the first step: continue what the directory holds, or start it ----------
     def before_fit(self, trainer, batches) -> None:
         if self.at_step is not None and trainer.step_count == self.at_step:
-            return   # a second fit with this trainer: go on
+            self.batches = batches   # a second fit with this trainer: go on
+            return
         self._refuse_a_cli_run()
         if self.path.exists() and not self.path.is_dir():
             raise UserError(f"run_dir {self.path} is a file: give a directory")

@@ -80,7 +80,8 @@ class Trainer:
         z_dim: latent size (default ``G.z_dim``).
         precision: ``"fp32"``, ``"bf16"``, ``"fp16"`` (autocast, master weights in float32;
             fp16 with a gradient scaler) or ``"auto"`` (bf16 where the hardware computes it
-            natively, else fp32): ``precision.py``; the plan says what was chosen and why.
+            natively, else fp32; the default): ``precision.py``; the plan says what was
+            chosen and why.
         channels_last: NHWC memory format for 4-D weights and image batches (faster with
             bf16 on CPUs with AMX).
         compile: run G and D through ``torch.compile`` (in place, ``nn.Module.compile``: the
@@ -97,7 +98,7 @@ class Trainer:
     def __init__(self, G: nn.Module, D: nn.Module, opt_G=None, opt_D=None, *,
                  loss: str | Loss = "nonsaturating", schedule="alternating",
                  objective: Objective | None = None, ema: EMA | float | None = None,
-                 sched_G=None, sched_D=None, z_dim=None, precision: str = "fp32",
+                 sched_G=None, sched_D=None, z_dim=None, precision: str = "auto",
                  channels_last: bool = False, compile: bool = False, device="auto",
                  seed: int | None = None, callbacks: Sequence = ()):
         if precision not in PRECISIONS:
