@@ -103,6 +103,7 @@ def test_fit_stops_at_the_next_check_and_no_nan_reaches_a_row_or_a_checkpoint(tm
                                                                    "step_0000020.pt"]
     last = load_checkpoint(tmp_path / "ck/step_0000020.pt")
     assert all(torch.isfinite(v).all() for v in last["G"].values())
-    # Steps 21..30 ran, but from the bad value on they left the weights as they were.
+    # Steps 21..30 ran; the failed check put the networks back as they were at the last
+    # passed check (step 20).
     now = {k: v for k, v in [*G.state_dict().items(), *D.state_dict().items()]}
     assert [k for k in good if not torch.equal(good[k], now[k])] == []

@@ -274,11 +274,13 @@ def _matrix(layer):
     return w.reshape(w.shape[0], -1)
 
 
-@pytest.mark.parametrize("layer", [nn.Linear(20, 30), nn.Conv2d(3, 8, 4),
-                                   nn.ConvTranspose2d(6, 4, 3)])
-def test_spectral_norm_gives_unit_largest_singular_value(layer):
+@pytest.mark.parametrize("make", [lambda: nn.Linear(20, 30), lambda: nn.Conv2d(3, 8, 4),
+                                  lambda: nn.ConvTranspose2d(6, 4, 3)],
+                         ids=["linear", "conv", "conv_transpose"])
+def test_spectral_norm_gives_unit_largest_singular_value(make):
     torch.manual_seed(0)
-    with torch.no_grad():
+    layer = make()   # made here, seeded: not at collection, where the RNG state depends on
+    with torch.no_grad():   # which test modules were imported before
         layer.weight.mul_(25)
     assert torch.linalg.matrix_norm(_matrix(layer).detach(), 2) > 2
     original = layer.weight

@@ -28,7 +28,7 @@ from .data.stream import DataFeed, RealBatches
 from .distributed import all_gather, broadcast_state, current_world
 from .ema import EMA
 from .errors import NonFiniteLossError, UserError, nearest
-from .guard import Hold
+from .guard import Snapshot
 from .losses import Loss, get_loss
 from .objective import Objective
 from .plan import TrainingPlan, training_plan
@@ -148,6 +148,7 @@ class Trainer:
         self.balancer = None
         self.schedulers = {"G": sched_G, "D": sched_D}
         self.callbacks = list(callbacks)
+        self._snapshot = None   # during fit: the networks at the last passed finite check
         self.feed = DataFeed()
         self.step_count = 0          # iterations done
         self.images_seen = 0         # real samples shown to D
@@ -188,8 +189,16 @@ class Trainer:
 
     def check_finite(self) -> None:
         """Raise the first non-finite loss or gradient ``fit`` met since the last check (one
-        host sync); the callbacks call it before they write a checkpoint."""
-        self.players.guard.raise_if_bad(now=self.step_count)
+        host sync), after putting G, D and G_ema back as they were at the last passed check;
+        the callbacks call it before they write a checkpoint (``guard.py``)."""
+        try:
+            self.players.guard.raise_if_bad(now=self.step_count)
+        except NonFiniteLossError:
+            if self._snapshot is not None:
+                self._snapshot.restore()
+            raise
+        if self._snapshot is not None:
+            self._snapshot.take()
 
     def _step(self, real) -> dict:
         """One iteration, its stats left on the device (tensors) where they are computed."""
@@ -197,7 +206,6 @@ class Trainer:
         start = time.perf_counter()
         it = Iteration(real_batches)
         self.players.guard.step = self.step_count + 1
-        hold = Hold(self.players.guard, self._held()) if self.players.defer_checks else None
         try:
             stats = run_phases(self.schedule.phases(self.players), self.players, it)
         except NonFiniteLossError as err:
@@ -209,8 +217,6 @@ class Trainer:
         if self.ema is not None:
             stats["ema/beta"] = self.ema.update(self.players.G, it.g_images * size,
                                                 self.images_seen)
-        if hold is not None:
-            hold.restore_if_bad()
         for sched in self.schedulers.values():
             if sched is not None:
                 sched.step()
@@ -226,8 +232,8 @@ class Trainer:
             out.update(self.balancer.update(out, real_batches.seen * size))
         return out
 
-    def _held(self) -> list:
-        """What a deferred non-finite check keeps unchanged: G, D and G's average."""
+    def _networks(self) -> list:
+        """What a failed deferred check puts back: G, D and G's average."""
         return [self.players.G, self.players.D] + ([self.ema.G_ema] if self.ema else [])
 
     def prepare(self, data, *, batch_size: int = 64, data_scale: str = "check") -> Iterable:
@@ -284,6 +290,7 @@ class Trainer:
         stats: dict = {}
         error: BaseException | None = None
         self.players.defer_checks = True
+        self._snapshot = Snapshot(self._networks())   # what a failed check puts back
         try:
             while self.step_count < end:
                 stats = self._step(batches)
@@ -295,6 +302,7 @@ class Trainer:
             error = err
             raise
         finally:
+            self._snapshot = None
             for cb in callbacks:
                 try:
                     cb.on_fit_end(self, error)
