@@ -19,11 +19,17 @@ CASES = {
                 "schedule": Alternating(d_steps=2)},
     "ema": {"ema": 200.0},
     "nonfinite_on_rank1": {},
+    # Class-conditional: labels sharded with their rows, the fake labels of the global batch,
+    # the AC-GAN class loss in both networks' gradients, R1 at the real labels.
+    "conditional_acgan": {"schedule": OneStep(), "penalties": {"r1": 1.0}},
 }
+CONDITIONAL = {"conditional_acgan": "acgan"}
 
 
-def data(name: str) -> torch.Tensor:
-    return torch.randn(256, 2, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+def data(name: str):
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(256, 2, generator=gen, dtype=torch.float64)
+    return (x, torch.randint(4, (256,), generator=gen)) if name in CONDITIONAL else x
 
 
 class NaNOnRank(torch.nn.Module):
@@ -45,8 +51,10 @@ def build(name: str, rank: int = 0):
     """(trainer, steps) of a case; ``rank``: this process's rank (for the NaN case)."""
     case = dict(CASES[name])
     torch.manual_seed(0)
-    G = MLPGenerator(2, 2, hidden=16, depth=2, batchnorm=False).double()
-    D = MLPDiscriminator(2, hidden=16, depth=2).double()
+    labels = ({"num_classes": 4, "conditioning": CONDITIONAL[name]} if name in CONDITIONAL
+              else {})
+    G = MLPGenerator(2, 2, hidden=16, depth=2, batchnorm=False, **labels).double()
+    D = MLPDiscriminator(2, hidden=16, depth=2, **labels).double()
     if name == "nonfinite_on_rank1":
         D = NaNOnRank(D, rank, bad_rank=1, at=2 * 3 + 1)   # two D calls per D step
     opt_G = torch.optim.Adam(G.parameters(), lr=1e-3, betas=(0.5, 0.999))

@@ -252,7 +252,7 @@ def test_npy_uint8_is_scaled_and_float64_becomes_float32(tmp_path):
 
 def test_npz_key_selection_and_errors(tmp_path):
     x, other = np.ones((3, 4), np.float32), np.zeros((3, 4), np.float32)
-    np.savez(tmp_path / "k.npz", labels=other, x=x)
+    np.savez(tmp_path / "k.npz", mask=other, x=x)
     exact(load_dataset(str(tmp_path / "k.npz")).x, torch.from_numpy(x))
     np.savez(tmp_path / "i.npz", images=x, foo=other)
     exact(load_dataset(str(tmp_path / "i.npz")).x, torch.from_numpy(x))

@@ -181,7 +181,7 @@ def test_build_nets_dcgan_passes_switches():
                       r"use model=mlp"),
     (("dcgan", (1, 30, 30)), r"supports square images of size 28, 32, 64; got 30x30"),
     (("dcgan", (1, 28, 32)), r"supports square images of size 28, 32, 64; got 28x32"),
-    (("resnet", (2,)), r"model='resnet' is not a network; use one of mlp, dcgan"),
+    (("gan", (2,)), r"model='gan' is not a network; use one of mlp, dcgan, resnet"),
 ])
 def test_build_nets_errors_name_the_fix(args, message):
     with pytest.raises(UserError, match=message):

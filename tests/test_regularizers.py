@@ -331,15 +331,15 @@ def test_build_penalties_and_terms():
         ("gp", 10.0, 2), ("r1", 2.0, 2), ("l2_D", 0.1, 1)]   # r1 is gamma: applied as gamma/2
     real, fake = batches()
     D = linear_critic(2.0)
-    total, stats = penalty_terms(pens, 0, D, real, fake, torch.Generator().manual_seed(0))
+    total, stats = penalty_terms(pens, 0, {'real': D, 'fake': D}, real, fake, torch.Generator().manual_seed(0))
     l2 = weight_penalty(D)
     assert set(stats) == {"reg/gp", "reg/r1", "reg/l2_D"}
     torch.testing.assert_close(stats["reg/gp"], torch.tensor(1.0))
     torch.testing.assert_close(stats["reg/r1"], torch.tensor(4.0))
     torch.testing.assert_close(total, 10.0 * 2 * 1.0 + 2.0 * 2 * 4.0 + 0.1 * l2)
-    total, stats = penalty_terms(pens, 1, D, real, fake)
+    total, stats = penalty_terms(pens, 1, {'real': D, 'fake': D}, real, fake)
     assert set(stats) == {"reg/l2_D"}
     torch.testing.assert_close(total, 0.1 * l2)
-    assert penalty_terms(pens[:2], 1, D, real, fake) == (None, {})
+    assert penalty_terms(pens[:2], 1, {'real': D, 'fake': D}, real, fake) == (None, {})
     with pytest.raises(UserError, match="reg.r1 must be a number >= 0"):
         build_penalties(r1=-1.0)

@@ -7,8 +7,9 @@ The builder is a function called with keywords and returning ``(G, D)``::
         return MyGenerator(z_dim, sample_shape), MyDiscriminator(sample_shape)
 
 ``sample_shape`` is one sample's shape, (C, H, W) or (D,), read from the data; ``z_dim`` is
-``model.z_dim``; ``n_classes`` is None (class labels reach the networks with the
-class-conditional issue); every other ``model.*`` key you set (``model.depth=4``) is passed
+``model.z_dim``; ``n_classes`` is the number of classes of a class-conditional run
+(``data.conditional=true``: then G is called G(z, y) and D D(x, y), docs/conditional.md), else
+None; every other ``model.*`` key you set (``model.depth=4``) is passed
 as it is and stored in config.yaml like every other key, so ``--resume``, ``sample`` and
 ``eval`` rebuild the same networks. A file path is stored resolved (absolute), so a run
 continues from any directory. A builder may return Keras 3 models (``ganforge.keras``).
@@ -126,11 +127,13 @@ def _user_error(err: BaseException, path: Path | None) -> str:
     return f"{type(err).__name__}: {err}{where}"
 
 
-def build(spec: str, sample_shape: tuple[int, ...], z_dim: int, options: dict):
+def build(spec: str, sample_shape: tuple[int, ...], z_dim: int, options: dict,
+          n_classes: int | None = None):
     """Call the builder and check what it returns: (G, D) as torch modules (Keras models are
-    wrapped by ``ganforge.keras``)."""
+    wrapped by ``ganforge.keras``). ``n_classes``: the classes of a conditional run."""
     fn = _load_function(spec)
-    kwargs = {"sample_shape": tuple(sample_shape), "z_dim": z_dim, "n_classes": None, **options}
+    kwargs = {"sample_shape": tuple(sample_shape), "z_dim": z_dim, "n_classes": n_classes,
+              **options}
     try:
         result = fn(**kwargs)
     except TypeError as err:

@@ -30,7 +30,7 @@ from .distributed import World, check_in_step, gather_to_main
 from .errors import NonFiniteLossError
 from .files import WriteError, append_line, make_dirs, read_jsonl, write_atomic
 from .images import sample_image, save_image
-from .sampling import generate
+from .sampling import class_grid, generate, num_classes_of
 
 
 class Callback:
@@ -200,7 +200,8 @@ class SampleGrid(Callback):
 
     The fixed z comes from its own seeded generator, so grids of a resumed run line up with
     those of the uninterrupted run; G is run through :func:`generate`, which leaves its
-    buffers and the global RNG untouched.
+    buffers and the global RNG untouched. A class-conditional run gets a class grid: one row
+    per class, the same z in each column.
     """
 
     def __init__(self, directory: str | os.PathLike, z: torch.Tensor, every: int = 500,
@@ -230,8 +231,11 @@ class SampleGrid(Callback):
         if not main_only(trainer):
             return
         G = self.sample_net(trainer)
-        samples = generate(G, self.z.to(trainer.device), autocast=trainer.players.autocast)
-        image = sample_image(samples.cpu(), self.reference)
+        z, labels, nrow = self.z.to(trainer.device), None, None
+        if num_classes_of(trainer) is not None:   # a class grid: one row per class
+            z, labels, nrow = class_grid(z, num_classes_of(trainer))
+        samples = generate(G, z, autocast=trainer.players.autocast, labels=labels)
+        image = sample_image(samples.cpu(), self.reference, nrow)
         self.last_step = trainer.step_count
         if image is None:
             return

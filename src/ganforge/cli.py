@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     sa.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     sa.add_argument("-o", "--out", default="samples.png", help="output PNG (default samples.png)")
     sa.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
+    sa.add_argument("--class", dest="class_", metavar="C",
+                    help="a class-conditional run: samples of class C only (its index, or "
+                         "its name); default: a class grid, one row per class")
     _add_trust(sa)
     _add_eval_parsers(sub)
     do = sub.add_parser("doctor", help="what went wrong (or right) in a run, and what to try")
@@ -260,16 +263,45 @@ def cmd_sample(args) -> int:
     cfg.seed = args.seed
     run = build_run(cfg, trust_model_code=_trusted(args, "sample"))
     restore(run, found.state, found.checkpoint)
-    samples = generate(run.trainer.G_sample, fixed_z(cfg, run.trainer.players.z_shape, args.n)
-                       .to(run.trainer.device))
+    z = fixed_z(cfg, run.trainer.players.z_shape, args.n).to(run.trainer.device)
+    z, labels, nrow, what = _sample_labels(run, z, args.class_)
+    samples = generate(run.trainer.G_sample, z, labels=labels)
     reference = run.batches.x[:2500] if run.dataset.kind == "points" else None
-    image = sample_image(samples.cpu(), reference)
+    image = sample_image(samples.cpu(), reference, nrow)
     if image is None:
         raise UserError(f"samples of shape {tuple(samples.shape[1:])} cannot be drawn as an "
                         "image (only images and 2-D points)")
     save_image(image, args.out)
-    _say(f"wrote {args.n} samples from {found.checkpoint} to {args.out}")
+    _say(f"wrote {samples.shape[0]} samples{what} from {found.checkpoint} to {args.out}")
     return 0
+
+
+def _sample_labels(run, z, wanted: str | None):
+    """(z, labels, images per row, what) for ``ganforge sample``: all of class ``wanted`` (an
+    index or a class name), a class grid for a conditional run, or no labels."""
+    import torch
+
+    from .sampling import class_grid
+
+    cond = run.trainer.players.cond
+    if cond is None:
+        if wanted is not None:
+            raise UserError("--class needs a class-conditional run; this run was trained "
+                            "without labels (model.conditioning=none)")
+        return z, None, None, ""
+    classes = run.cfg.data.classes or [str(i) for i in range(cond.num_classes)]
+    if wanted is None:
+        z, labels, per = class_grid(z, cond.num_classes)
+        return z, labels, per, f" (a class grid: {cond.num_classes} rows of {per})"
+    if wanted in classes:
+        index = classes.index(wanted)
+    elif wanted.lstrip("-").isdigit() and 0 <= int(wanted) < cond.num_classes:
+        index = int(wanted)
+    else:
+        raise UserError(f"--class {wanted}: not a class of this run; give an index "
+                        f"0..{cond.num_classes - 1} or a name: {', '.join(classes)}")
+    labels = torch.full((z.shape[0],), index, dtype=torch.long, device=z.device)
+    return z, labels, None, f" of class {index} ({classes[index]})"
 
 
 def cmd_eval(args) -> int:
@@ -287,6 +319,9 @@ def cmd_eval(args) -> int:
         return 0
     table = format_table(evaluations)  # refuses incomparable columns before anything is written
     print(table, flush=True)   # first: the numbers took minutes, a failed write must not lose them
+    for ev in evaluations:   # a conditional run's per-class findings (doctor/classes.py)
+        for finding in ev.findings:
+            print(finding.render(), flush=True)
     for ev in evaluations:
         try:
             _say(f"wrote {write_eval_json(ev, replace=args.replace, path=args.out)}")

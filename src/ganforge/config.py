@@ -137,6 +137,16 @@ class DataConfig:
     scale: str = setting("check", choices=_scales)  # check | auto: rescale | off
     limit: int | None = setting(None, ge=1, le=MAX_COUNT)  # use only the first N samples
     xflip: bool = setting(False)          # mirror images left-right at random (per batch)
+    # Class labels (docs/conditional.md). conditional: unset = on when model.conditioning is
+    # set; classes: written by ganforge from the data (index = label), checked on resume.
+    conditional: bool | None = setting(None)
+    fake_labels: str = setting("data", choices=lambda: ("data", "uniform"))  # or uniform
+    classes: list[str] | None = setting(None)
+
+
+def _conditionings():
+    from .nets.names import CONDITIONINGS
+    return CONDITIONINGS
 
 
 @dataclass
@@ -147,7 +157,8 @@ class ModelConfig:
     g_batchnorm: bool = setting(True)     # BatchNorm in G's hidden layers
     d_batchnorm: bool | None = setting(None)  # BatchNorm in D's hidden layers; None: dcgan on
     d_dropout: float = setting(0.0, ge=0, lt=1)  # dropout after D's activations
-    spectral_norm: bool = setting(False)   # spectral normalization on every D layer
+    spectral_norm: bool | None = setting(None)  # on every D layer; unset: on for resnet only
+    conditioning: str = setting("none", choices=_conditionings)  # docs/conditional.md
     d_minibatch_stddev: bool = setting(False)  # minibatch standard-deviation layer in D
     d_minibatch_disc: int = setting(0, ge=0, le=1024)  # minibatch discrimination kernels
     # Your own model.* keys, passed to a builder (model=file.py:function); in config.yaml
@@ -249,6 +260,7 @@ class Config:
     reg: RegConfig = setting(factory=RegConfig)
     label_smoothing: float = setting(0.0, ge=0, lt=1)  # one-sided: D's real target 1 - s
     feature_matching: float = setting(0.0, ge=0)  # weight of feature matching in G's loss
+    acgan_weight: float = setting(1.0, ge=0)  # model.conditioning=acgan: class loss weight
     historical_averaging: float = setting(0.0, ge=0)  # weight of each player's term
     augment: AugmentConfig = setting(factory=AugmentConfig)
     noise: NoiseConfig = setting(factory=NoiseConfig)
@@ -309,14 +321,22 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
             if isinstance(value, (dict, list)):
                 raise ValueError
             return str(value)
+        if origin is list:
+            if isinstance(value, str):
+                value = yaml.safe_load(value) if value.strip().startswith("[") else \
+                    [v.strip() for v in value.split(",") if v.strip()]
+            if not isinstance(value, (list, tuple)):
+                raise ValueError
+            return [_coerce(key, v, args[0]) for v in value]
         if origin is tuple:
             if isinstance(value, str):
                 value = [v for v in value.strip("[]() ").split(",") if v.strip()]
             if not isinstance(value, (list, tuple)) or len(value) != len(args):
                 raise ValueError
             return tuple(_coerce(key, v, a) for v, a in zip(value, args))
-    except (ValueError, TypeError, OverflowError):
-        kind = _KINDS.get(hint, f"{len(args)} numbers like [0.5, 0.999]")
+    except (ValueError, TypeError, OverflowError, yaml.YAMLError):
+        kind = _KINDS.get(hint, "a list of names like [a, b]" if origin is list
+                          else f"{len(args)} numbers like [0.5, 0.999]")
         raise UserError(f"{key} must be {kind}, got {value!r}") from None
     raise TypeError(f"unsupported config type {hint} for {key}")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -34,7 +34,7 @@ from .images import check_trainer, latent_z, pick_generator
 from .metrics.provenance import MetricValue, check_all_comparable, check_comparable
 from .metrics.refstats import reference_stats
 from .metrics.suite import Context, compute, resolve_eval, sample_outputs
-from .sampling import generate
+from .sampling import balanced_labels, generate, num_classes_of
 
 SPLITS = ("train", "test")
 
@@ -47,6 +47,7 @@ class Evaluation:
     run_dir: Path | None
     step: int
     values: list[MetricValue]
+    findings: list = field(default_factory=list)   # a conditional run's per-class findings
 
     def scores(self) -> dict[str, float]:
         """Metric name -> value, e.g. ``{"fid": 3.1, "kid": 0.002, ...}``: for plots and
@@ -54,7 +55,7 @@ class Evaluation:
         return {v.metric: v.value for v in self.values}
 
     def __str__(self) -> str:
-        return format_table([self])
+        return "\n".join([format_table([self]), *(f.render() for f in self.findings)])
 
     def _repr_pretty_(self, printer, cycle) -> None:
         """IPython/Jupyter shows the table, not the dataclass fields, for a bare ``ev``."""
@@ -69,31 +70,40 @@ def measure(trainer, ema: bool | None, real: Callable, dataset: str, kind: str,
             sample_shape: tuple[int, ...], split: str, metrics: str = "auto", n: int = 10000,
             seed: int = 0, feature_net="default", *, label: str = "the generator",
             option: str = "--ema", cache_root: Path | None = None, log=_quiet,
-            world: World = World()) -> list[MetricValue] | None:
+            world: World = World(), findings: list | None = None
+            ) -> list[MetricValue] | None:
     """The metric values of ``n`` samples of ``trainer``'s generator against real data: what
     :func:`evaluate` (a run directory) and :func:`evaluate_trainer` (Python) both compute.
 
     ``ema``: G_ema or G, as :func:`pick_generator` (``option`` names the flag in its error).
-    ``real()``: the real samples, called once on rank 0 and only after the samples are
-    generated (a run's test split is read only then). ``dataset`` (its name), ``kind`` and
+    ``real()``: the real samples and their labels (None without), called once on rank 0
+    and only after the samples are generated (a run's test split is read only then). A
+    class-conditional trainer is sampled with the classes in turn (``balanced_labels``);
+    when the features and the real labels allow it, the doctor's per-class checks
+    (``doctor/classes.py``: a collapsed class, a class the classifier does not recognize)
+    append their findings to ``findings``. ``dataset`` (its name), ``kind`` and
     ``sample_shape`` pick the ``metrics`` ("auto" or a list) and the feature network, as
     :func:`~ganforge.metrics.suite.resolve_eval`; the provenance's reference is
     ``dataset/split``. Latents come from :func:`latent_z` (``seed``); ``label`` names what
     is evaluated in the log. Under several processes (``world``) each generates its share;
     rank 0 returns the values, the others None."""
     G, which = pick_generator(trainer, ema, option)
-    names, net = resolve_eval(metrics, dataset, kind, sample_shape, feature_net)
+    K = num_classes_of(trainer)
+    names, net = resolve_eval(metrics, dataset, kind, sample_shape, feature_net,
+                              conditional=K is not None)
     if "modes" in names and n < 2500:
         log(f"note: the modes metric uses 2,500 samples (PacGAN); only {n} requested")
     log(f"evaluating {label} ({which}) on {n:,} samples: {', '.join(names)}")
     z = latent_z(seed, n, trainer.players.z_shape).tensor_split(world.size)[world.rank]
-    fake = generate(G, z.to(trainer.device), autocast=trainer.players.autocast).cpu()
+    y = None if K is None else balanced_labels(n, K).tensor_split(world.size)[world.rank]
+    fake = generate(G, z.to(trainer.device), autocast=trainer.players.autocast,
+                    labels=y).cpu()
     _check_shapes(tuple(fake.shape[1:]), tuple(sample_shape))
-    parts = gather_to_main(sample_outputs(names, fake, net), world)
+    parts = gather_to_main(sample_outputs(names, fake, net, labels=y), world)
     if parts is None:
         return None
     outputs = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-    samples = real()
+    samples, real_labels = real()
 
     def real_stats():
         stats = reference_stats(samples, net, dataset, split, min(n, len(samples)), cache_root)
@@ -101,7 +111,29 @@ def measure(trainer, ema: bool | None, real: Callable, dataset: str, kind: str,
         return stats
 
     ctx = Context(dataset, split, which, seed, trainer.step_count)
-    return compute(names, None, net, real_stats, ctx, outputs=outputs)
+    kept = {}
+    values = compute(names, None, net, lambda: kept.setdefault("ref", real_stats()), ctx,
+                     outputs=outputs, real_labels=real_labels)
+    if findings is not None and K is not None and "features" in outputs \
+            and real_labels is not None:
+        findings += _class_findings(outputs, kept.get("ref") or real_stats(), real_labels,
+                                    trainer.step_count, K, log)
+    return values
+
+
+def _class_findings(outputs: dict, ref, real_labels, step: int, K: int, log) -> list:
+    """The doctor's per-class checks of a conditional generator's evaluation."""
+    from .doctor.classes import class_findings, measure_classes
+
+    count = ref.features.shape[0]
+    try:
+        stats = measure_classes(outputs["features"], outputs["labels"], ref.features,
+                                torch.as_tensor(real_labels)[:count], outputs.get("logits"),
+                                step=step, num_classes=K)
+    except UserError as err:   # too few samples of a class to judge: say so, judge nothing
+        log(f"note: no per-class checks ({err})")
+        return []
+    return class_findings(stats)
 
 
 def _check_shapes(fake: tuple[int, ...], real: tuple[int, ...]) -> None:
@@ -112,18 +144,21 @@ def _check_shapes(fake: tuple[int, ...], real: tuple[int, ...]) -> None:
 
 
 def reference_data(run, split: str):
-    """Real samples to compare with: the run's training data, or Fashion-MNIST's test split
-    (``Samples``: indexing reads float32 rows, only those taken)."""
+    """(real samples, their labels or None) to compare with: the run's training data, or
+    Fashion-MNIST's test split (``Samples``: indexing reads float32 rows, only those
+    taken)."""
     if split not in SPLITS:
         raise UserError(f"--reference must be train or test, got {split!r}")
     if split == "train":
-        return run.batches.samples  # as G was trained on it (rescaled if data.scale=auto)
+        # as G was trained on it (rescaled if data.scale=auto)
+        return run.batches.samples, run.dataset.labels
     if run.cfg.data.name != "fashion-mnist":
         raise UserError(f"--reference test exists only for fashion-mnist, not "
                         f"{run.cfg.data.name!r}: use --reference train")
     from .data.fashion_mnist import load_fashion_mnist
 
-    return load_fashion_mnist(run.cfg.data.root, "test").samples
+    test = load_fashion_mnist(run.cfg.data.root, "test")
+    return test.samples, test.labels
 
 
 def evaluate(run_dir: str | os.PathLike, metrics: str = "auto", n: int = 10000, seed: int = 0,
@@ -156,11 +191,13 @@ def evaluate(run_dir: str | os.PathLike, metrics: str = "auto", n: int = 10000, 
         log(f"note: {note}")
     run = build_run(build_config(cfg_dict), device=device, trust_model_code=trust_model_code)
     restore(run, kept.get("state") or load_checkpoint(checkpoint), checkpoint)
+    findings: list = []
     values = measure(run.trainer, ema, lambda: reference_data(run, reference),
                      run.cfg.data.name, run.dataset.kind, run.dataset.sample_shape, reference,
                      metrics, n, seed, feature_net, label=str(checkpoint),
-                     cache_root=cache_root, log=log, world=world)
-    return None if values is None else Evaluation(run_dir, run.trainer.step_count, values)
+                     cache_root=cache_root, log=log, world=world, findings=findings)
+    return None if values is None else Evaluation(run_dir, run.trainer.step_count, values,
+                                                  findings)
 
 
 USER_DATA = "user data"   # the reference's name for real samples given without a name
@@ -185,12 +222,14 @@ def evaluate_trainer(trainer, data, metrics: str = "auto", n: int = 10000, seed:
     check_trainer(trainer)
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise UserError(f"n must be a whole number of samples, at least 2, got {n!r}")
-    real, name, kind = _user_data(data, data_name)
+    real, name, kind, labels = _user_data(data, data_name)
     _check_default_net(feature_net, kind, real.sample_shape)
-    values = measure(trainer, ema, lambda: real, name, kind, real.sample_shape,
+    findings: list = []
+    values = measure(trainer, ema, lambda: (real, labels), name, kind, real.sample_shape,
                      f"{len(real)} samples", metrics, n, seed, feature_net,
-                     label=f"the trainer at step {trainer.step_count}", option="ema=True")
-    return Evaluation(None, trainer.step_count, values)
+                     label=f"the trainer at step {trainer.step_count}", option="ema=True",
+                     findings=findings)
+    return Evaluation(None, trainer.step_count, values, findings)
 
 
 def _data_kind(sample_shape: tuple[int, ...]) -> str:
@@ -205,12 +244,16 @@ def _data_kind(sample_shape: tuple[int, ...]) -> str:
 
 
 def _user_data(data, data_name: str | None):
-    """(Samples, name, kind) of what a Python user passes as real data: a tensor, a
-    ``Dataset`` or ``Samples``. Tensors become float32 on the CPU, the features' side."""
+    """(Samples, name, kind, labels or None) of what a Python user passes as real data: a
+    tensor, an ``(x, y)`` pair of tensors, a ``Dataset`` or ``Samples``. Tensors become
+    float32 on the CPU, the features' side."""
     from .data.dataset import Dataset
     from .data.samples import Samples, TensorSamples
 
-    name = data_name
+    name, labels = data_name, getattr(data, "labels", None)
+    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, torch.Tensor)
+                                                          for t in data):
+        data, labels = data
     if isinstance(data, Dataset):
         name, samples = name or data.name, data.samples
     elif isinstance(data, Samples):
@@ -224,7 +267,7 @@ def _user_data(data, data_name: str | None):
         raise UserError(f"data holds {len(samples)} real samples; the metrics need at least "
                         "2: pass more real samples")
     kind = data.kind if isinstance(data, Dataset) else _data_kind(samples.sample_shape)
-    return samples, name or USER_DATA, kind
+    return samples, name or USER_DATA, kind, labels
 
 
 def _real_tensor(x: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw
 
 from ganforge.errors import UserError
 from ganforge.files import WriteError, check_writable, make_dirs, write_atomic
-from ganforge.sampling import generate
+from ganforge.sampling import class_grid, generate, num_classes_of
 
 # Padding is white: MNIST-like data is mostly black (-1), so black padding would merge cells.
 _PAD_VALUE = 255
@@ -186,15 +186,16 @@ def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
     return save_image(image, path, "PNG")
 
 
-def sample_image(samples: torch.Tensor, reference: torch.Tensor | None = None
-                 ) -> np.ndarray | None:
+def sample_image(samples: torch.Tensor, reference: torch.Tensor | None = None,
+                 nrow: int | None = None) -> np.ndarray | None:
     """The picture for a batch of samples, or None when there is nothing sensible to draw.
 
-    (N, C, H, W) with C in {1, 3} -> ``make_grid`` (``reference`` unused);
+    (N, C, H, W) with C in {1, 3} -> ``make_grid`` with ``nrow`` images a row (a class
+    grid: one row per class) (``reference`` unused);
     (N, 2) -> ``scatter_image`` with ``reference`` underneath; any other shape -> None.
     """
     if samples.dim() == 4 and samples.shape[1] in (1, 3) and samples.shape[0] > 0:
-        return make_grid(samples)
+        return make_grid(samples, nrow)
     if samples.dim() == 2 and samples.shape[1] == 2:
         if reference is not None and (reference.dim() != 2 or reference.shape[1] != 2):
             reference = None  # real data of another shape cannot share the plot
@@ -233,14 +234,18 @@ def sample_grid(trainer, n: int = 64, seed: int = 0, ema: bool | None = None) ->
 
     G_ema when the trainer has one, unless ``ema=False``; latents from :func:`latent_z`, so
     the same ``seed`` draws the same z at every call and the training is not disturbed (G is
-    run through :func:`~ganforge.sampling.generate`, which leaves it as it was)."""
+    run through :func:`~ganforge.sampling.generate`, which leaves it as it was). A
+    class-conditional trainer draws a class grid: one row per class, n // K samples each."""
     check_trainer(trainer)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise UserError(f"n must be a whole number of samples, at least 1, got {n!r}")
     G, _ = pick_generator(trainer, ema, option="ema=True")
     z = latent_z(seed, n, trainer.players.z_shape).to(trainer.device)
-    samples = generate(G, z, autocast=trainer.players.autocast).cpu()
-    picture = sample_image(samples)
+    labels = nrow = None
+    if num_classes_of(trainer) is not None:   # one row per class
+        z, labels, nrow = class_grid(z, num_classes_of(trainer))
+    samples = generate(G, z, autocast=trainer.players.autocast, labels=labels).cpu()
+    picture = sample_image(samples, nrow=nrow)
     if picture is None:
         raise UserError(f"samples of shape {tuple(samples.shape[1:])} cannot be drawn: only "
                         "(C, H, W) images with 1 or 3 channels and 2-D points can; draw "

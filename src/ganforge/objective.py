@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from ._lazy import nn, torch
 from .augment import DiffAugment
+from .conditioning import bind
 from .errors import UserError
 from .improved import HistoricalAverage, discriminator_features, feature_matching_loss
 from .noise import InstanceNoise
@@ -41,7 +42,10 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 
-def _add(total: Tensor | None, term: Tensor) -> Tensor:
+def add_term(total: Tensor | None, term: Tensor | None) -> Tensor | None:
+    """total + term, where either may be None (nothing yet / nothing to add)."""
+    if term is None:
+        return total
     return term if total is None else total + term
 
 
@@ -120,39 +124,47 @@ class Objective:
             x = self.augment(x, self.draws)
         return x
 
-    def d_terms(self, D: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor | None, dict]:
-        """Penalties added to D's loss (computed on the un-augmented, detached batches)."""
+    def d_terms(self, D: nn.Module, real: Tensor, fake: Tensor, real_y: Tensor | None = None,
+                fake_y: Tensor | None = None) -> tuple[Tensor | None, dict]:
+        """Penalties added to D's loss (computed on the un-augmented, detached batches). In a
+        conditional run each penalty holds a label fixed: R2 the fake labels, the others
+        (R1, GP, DRAGAN) the real ones (``Penalty.labels``)."""
+        nets = {"real": bind(D, real_y), "fake": bind(D, fake_y)}
         total, stats = penalty_terms([pen for pen in self.penalties if pen.target == "D"],
-                                     self.state.updates["D"], D, real, fake.detach(),
+                                     self.state.updates["D"], nets, real, fake.detach(),
                                      self.draws)
         if self.historical_averaging > 0:
             term = self._history("D", D).penalty(D)
             stats["reg/hist_D"] = term.detach()
-            total = _add(total, self.historical_averaging * term)
+            total = add_term(total, self.historical_averaging * term)
         return total, stats
 
-    def g_terms(self, G: nn.Module, D: nn.Module, real: Tensor | None, fake: Tensor
+    def g_terms(self, G: nn.Module, D: nn.Module, real: Tensor | None, fake: Tensor,
+                real_y: Tensor | None = None, fake_y: Tensor | None = None
                 ) -> tuple[Tensor | None, dict]:
         """Terms added to G's loss. ``fake`` carries G's graph; D must be kept out of these
-        terms' weight gradients by the caller (frozen, or gradients requested for G only)."""
+        terms' weight gradients by the caller (frozen, or gradients requested for G only).
+        Feature matching compares D's features of real samples (with their labels) and of
+        G's (with theirs)."""
         total, stats = penalty_terms([pen for pen in self.penalties if pen.target == "G"],
-                                     self.state.updates["G"], G, real, fake, self.draws)
+                                     self.state.updates["G"], {"real": G, "fake": G}, real,
+                                     fake, self.draws)
         if self.feature_matching > 0:
             if real is None:
                 raise UserError("feature matching needs a real batch in G's step")
             term = feature_matching_loss(
-                discriminator_features(D, self.d_input(real), self.feature_layer),
-                discriminator_features(D, self.d_input(fake), self.feature_layer))
+                discriminator_features(bind(D, real_y), self.d_input(real), self.feature_layer),
+                discriminator_features(bind(D, fake_y), self.d_input(fake), self.feature_layer))
             stats["reg/feature_matching"] = term.detach()
-            total = _add(total, self.feature_matching * term)
+            total = add_term(total, self.feature_matching * term)
         if self.l2_G > 0:
             term = weight_penalty(G, 2)
             stats["reg/l2_G"] = term.detach()
-            total = _add(total, self.l2_G * term)
+            total = add_term(total, self.l2_G * term)
         if self.historical_averaging > 0:
             term = self._history("G", G).penalty(G)
             stats["reg/hist_G"] = term.detach()
-            total = _add(total, self.historical_averaging * term)
+            total = add_term(total, self.historical_averaging * term)
         return total, stats
 
     # --- around an optimizer step (steps/update.py calls these, in this order) -------------

@@ -157,5 +157,7 @@ def training_plan(schedule, players: Players, schedulers: dict | None = None,
         schedule=schedule.name, phases=parts,
         lr_schedules={k: describe_scheduler(schedulers.get(k)) for k in ("G", "D")},
         precision=players.precision, device=str(players.device), precision_note=precision_note,
-        extras=(*notes, *players.objective.describe(), *extras),
+        extras=(*notes, *(players.cond.describe(players.G, players.D)
+                          if players.cond is not None else ()),
+                *players.objective.describe(), *extras),
     )

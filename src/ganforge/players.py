@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ._lazy import nn, torch
 
+from .conditioning import Conditioning
 from .distributed import CommTimer, World
 from .errors import UserError
 from .losses import Loss
@@ -64,6 +65,7 @@ class Players:
     defer_checks: bool = False
     guard: FiniteGuard = field(default_factory=lambda: FiniteGuard())
     scaler: object = None   # fp16: a torch.amp.GradScaler (precision.py)
+    cond: Conditioning | None = None   # class-conditional: G(z, y), D(x, y) (conditioning.py)
 
     @property
     def generator(self) -> Player:
@@ -79,6 +81,10 @@ class Players:
         With several processes, this rank's rows of the global batch's latents."""
         z = Sharded(self.z_generator, self.world.rank, self.world.size).randn((n, *self.z_shape))
         return z.to(self.device, self.z_dtype or torch.float32, non_blocking=True)
+
+    def sample_y(self, n: int) -> torch.Tensor | None:
+        """n fake labels from the run's label stream; None for an unconditional run."""
+        return None if self.cond is None else self.cond.sample(n, self.device)
 
     def autocast(self):
         """Forward-pass context: bf16/fp16 autocast with float32 master weights, or nothing."""

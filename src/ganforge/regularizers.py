@@ -229,6 +229,7 @@ class Penalty:
     weight: float
     fn: PenaltyFn
     interval: int = 1
+    labels: str = "real"   # conditional runs: the labels D is held at ("real" or "fake")
 
     def __post_init__(self):
         if self.target not in ("D", "G"):
@@ -241,6 +242,9 @@ class Penalty:
                 or self.interval < 1:
             raise UserError(f"penalty {self.name}: interval must be a whole number >= 1, "
                             f"got {self.interval!r}")
+        if self.labels not in ("real", "fake"):
+            raise UserError(f"penalty {self.name}: labels must be 'real' or 'fake', got "
+                            f"{self.labels!r}")
 
     @property
     def stat_key(self) -> str:
@@ -301,7 +305,7 @@ def build_penalties(*, gp: float = 0.0, gp_one_sided: bool = False, r1: float = 
     if r1 > 0:
         out.append(Penalty("r1", "D", r1 / 2, _r1, interval))
     if r2 > 0:
-        out.append(Penalty("r2", "D", r2 / 2, _r2, interval))
+        out.append(Penalty("r2", "D", r2 / 2, _r2, interval, labels="fake"))
     if dragan > 0:
         out.append(Penalty("dragan", "D", dragan, _dragan, interval))
     if l2_D > 0:
@@ -309,18 +313,20 @@ def build_penalties(*, gp: float = 0.0, gp_one_sided: bool = False, r1: float = 
     return out
 
 
-def penalty_terms(penalties: list[Penalty], updates: int, net: nn.Module, real: Tensor,
+def penalty_terms(penalties: list[Penalty], updates: int, nets: dict, real: Tensor,
                   fake: Tensor, generator: torch.Generator | None = None
                   ) -> tuple[Tensor | None, dict[str, Tensor]]:
     """sum(factor(updates) * value) over the penalties due after the target network's
     ``updates`` updates, and their unweighted values as stats (``reg/<name>``, detached).
-    (None, {}) when none is due. No backward here: the caller adds the total to the loss."""
+    (None, {}) when none is due. No backward here: the caller adds the total to the loss.
+    ``nets``: the network each penalty is taken of, by its ``labels`` ("real"/"fake": in a
+    conditional run, D with those labels fixed; otherwise the same network twice)."""
     total, stats = None, {}
     for pen in penalties:
         factor = pen.factor(updates)
         if factor == 0.0:
             continue
-        value = pen(net, real, fake, generator)
+        value = pen(nets[pen.labels], real, fake, generator)
         stats[pen.stat_key] = value.detach()
         total = factor * value if total is None else total + factor * value
     return total, stats

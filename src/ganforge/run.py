@@ -17,6 +17,7 @@ from .builder import is_builder, untrusted_message
 from .checkpoint import signature, signature_differences
 from .config import Config, dump_yaml, make_schedule, to_dict
 from .data import Batches, Dataset, load_dataset
+from .data.labels import require_conditional
 from .doctor.balance import balance
 from .distributed import current_world, on_main
 from .ema import EMA
@@ -78,8 +79,9 @@ def build_run(cfg: Config, device: str | None = None, trust_model_code: bool | s
     torch.manual_seed(cfg.seed)  # network init is part of the seeded run
     dataset = load_dataset(cfg.data.name, root=cfg.data.root, limit=cfg.data.limit,
                            seed=cfg.seed)
-    G, D = _networks(cfg, dataset.sample_shape)
-    if cfg.model.spectral_norm:
+    num_classes = _classes(cfg, dataset)
+    G, D = _networks(cfg, dataset.sample_shape, num_classes)
+    if _spectral_norm(cfg):
         apply_spectral_norm(D)   # before opt_D is built: it must hold the new parameters
     if cfg.sync_bn:
         G, D = _sync_batchnorm(G, D, device or cfg.device)
@@ -95,31 +97,72 @@ def build_run(cfg: Config, device: str | None = None, trust_model_code: bool | s
         precision=cfg.precision, channels_last=cfg.channels_last, compile=cfg.compile,
         device=device or cfg.device,
         z_dim=cfg.model.z_dim if is_builder(cfg.model.name) else None,   # ours carry it
-        seed=cfg.seed)
+        seed=cfg.seed, num_classes=num_classes,
+        conditioning=(None if num_classes is None or cfg.model.conditioning == "none"
+                      else cfg.model.conditioning),
+        acgan_weight=cfg.acgan_weight, fake_labels=cfg.data.fake_labels)
     balance(trainer, cfg.balance, images=dataset.kind == "image")
     # The data checks run here, before a run directory exists, so bad data costs nothing.
-    batches = Batches(dataset.samples, cfg.batch_size, seed=cfg.seed, xflip=cfg.data.xflip)
+    batches = Batches(dataset.samples, cfg.batch_size, seed=cfg.seed, xflip=cfg.data.xflip,
+                      labels=dataset.labels if num_classes is not None else None)
     trainer.prepare(batches, data_scale=cfg.data.scale)
     evaluation = None
     if cfg.eval.every > 0:   # resolved here, so the dry run checks it too
         from .metrics.suite import resolve_eval
 
         evaluation = resolve_eval(cfg.eval.metrics, cfg.data.name, dataset.kind,
-                                  dataset.sample_shape, cfg.eval.feature_net)
+                                  dataset.sample_shape, cfg.eval.feature_net,
+                                  conditional=num_classes is not None)
     return Run(cfg, trainer, dataset, batches, [dataset.source, *trainer.feed.notes],
                evaluation=evaluation)
 
 
-def _networks(cfg: Config, sample_shape: tuple[int, ...]):
-    """(G, D): ganforge's mlp/dcgan, or what the user's builder returns."""
+def _spectral_norm(cfg: Config) -> bool:
+    """Unset: on for the SN-GAN ResNet (as Miyato et al.), off otherwise."""
+    if cfg.model.spectral_norm is None:
+        return cfg.model.name == "resnet"
+    return cfg.model.spectral_norm
+
+
+def _classes(cfg: Config, dataset: Dataset) -> int | None:
+    """The number of classes of a class-conditional run (read from the data), or None.
+    Conditional when ``data.conditional`` says so, or (unset) when ``model.conditioning``
+    is set. The class names go into config.yaml (``data.classes``); a config that already
+    has them (a resumed run) must name the same classes in the same order."""
+    method, wanted = cfg.model.conditioning, cfg.data.conditional
+    if wanted is False and method != "none":
+        raise UserError(f"model.conditioning={method} trains on labels but "
+                        "data.conditional=false turns them off: set model.conditioning=none "
+                        "for an unconditional run, or drop data.conditional")
+    if wanted is None:
+        wanted = method != "none"
+    if not wanted:
+        return None
+    if method == "none" and not is_builder(cfg.model.name):
+        raise UserError("data.conditional=true needs conditional networks: set "
+                        "model.conditioning=concat, acgan or projection (docs/conditional.md)")
+    num_classes = require_conditional(dataset)
+    classes = list(dataset.classes)
+    if cfg.data.classes is not None and list(cfg.data.classes) != classes:
+        raise UserError(f"the config names the classes {cfg.data.classes} but the data has "
+                        f"{classes}: the labels would mean other classes. Use the data the run "
+                        "was trained on, or start a new run (drop data.classes)")
+    cfg.data.classes = classes
+    return num_classes
+
+
+def _networks(cfg: Config, sample_shape: tuple[int, ...], num_classes: int | None = None):
+    """(G, D): ganforge's mlp/dcgan/resnet, or what the user's builder returns."""
     if is_builder(cfg.model.name):
         return build_user_nets(cfg.model.name, sample_shape, cfg.model.z_dim,
-                               cfg.model.options)
+                               cfg.model.options, num_classes)
+    conditional = ({"num_classes": num_classes, "conditioning": cfg.model.conditioning}
+                   if num_classes is not None else {})
     return build_nets(cfg.model.name, sample_shape, cfg.model.z_dim, cfg.model.width,
                       d_batchnorm=_d_batchnorm(cfg), d_dropout=cfg.model.d_dropout,
                       d_minibatch_stddev=cfg.model.d_minibatch_stddev,
                       d_minibatch_disc=cfg.model.d_minibatch_disc,
-                      g_batchnorm=cfg.model.g_batchnorm)
+                      g_batchnorm=cfg.model.g_batchnorm, **conditional)
 
 
 def _sync_batchnorm(G, D, device: str):
@@ -155,7 +198,7 @@ def attach_run_dir(run: Run, run_dir: Path) -> None:
         names, net = run.evaluation
         make_eval = lambda tb: EvalCallback(  # noqa: E731
             run_dir / "metrics.jsonl", cfg.eval.every, run.batches.samples, cfg.data.name, names,
-            net, cfg.eval.n, cfg.seed, tb)
+            net, cfg.eval.n, cfg.seed, tb, real_labels=run.dataset.labels)
     trainer.callbacks = run_dir_callbacks(
         trainer, run_dir, samples=run.batches.samples, kind=run.dataset.kind, seed=cfg.seed,
         log_every=cfg.log_every, sample_every=cfg.sample_every,

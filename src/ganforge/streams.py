@@ -6,7 +6,9 @@ Training streams (they decide the run; a checkpoint holds each one's state):
 - ``z``: the latents of every step, ``Trainer.players.z_generator``, seeded with ``seed``;
 - ``data``: the batch order, epoch ``e`` from ``seed * 1_000_003 + e`` (``data/batches.py``);
 - ``objective``: alpha of GP/DRAGAN, augmentation, instance noise (``Objective.state``),
-  seeded with ``seed``.
+  seeded with ``seed``;
+- ``labels``: the fake labels of a class-conditional run (``Conditioning``), seeded with
+  ``side_seed(seed, "labels")`` so that its draws are not z's.
 
 With several processes (``distributed.py``), the ``z``, ``data`` and ``objective`` streams
 are drawn for the global batch on every process, which keeps its own rows (:class:`Sharded`):
@@ -33,7 +35,7 @@ import hashlib
 
 from ._lazy import torch
 
-SIDE_STREAMS = ("grid", "eval", "probe", "preflight", "rank")
+SIDE_STREAMS = ("grid", "eval", "probe", "preflight", "rank", "labels")
 
 
 def side_seed(seed: int, name: str) -> int:

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .callbacks import Progress
+from .conditioning import make_conditioning
 from .data.stream import DataFeed, RealBatches
 from .distributed import all_gather, broadcast_state, current_world
 from .ema import EMA
@@ -91,6 +92,16 @@ class Trainer:
         seed: seeds the global RNG and the latent generator; same seed, same CPU run, bit for
             bit (every stream: ``ganforge/streams.py``).
         callbacks: objects with ``on_fit_start/on_step_end/on_fit_end`` (see callbacks.py).
+        num_classes: class-conditional training with K classes (default ``G.num_classes``
+            when G has it): G is called ``G(z, y)`` and D ``D(x, y)``; real batches come with
+            their labels (``step(real, labels)``, ``fit`` over a dataset with labels or
+            ``(x, y)``) and fake labels from the run's own seeded stream (docs/conditional.md).
+        conditioning: how the networks use y, for the plan and the loss: "concat",
+            "projection", "acgan" (D returns (logits, class_logits); both players add the
+            class cross-entropy, weight ``acgan_weight``) or "custom"; default: D's
+            ``conditioning`` attribute (ganforge's nets have it), else "custom".
+        fake_labels: "data" (the fake labels follow the data's class frequencies, read when
+            ``fit`` is given labeled data) or "uniform".
 
     ``trainer.balancer``: a rebalancing controller (``ganforge.doctor.balance``), or None.
     """
@@ -100,7 +111,9 @@ class Trainer:
                  objective: Objective | None = None, ema: EMA | float | None = None,
                  sched_G=None, sched_D=None, z_dim=None, precision: str = "auto",
                  channels_last: bool = False, compile: bool = False, device="auto",
-                 seed: int | None = None, callbacks: Sequence = ()):
+                 seed: int | None = None, callbacks: Sequence = (),
+                 num_classes: int | None = None, conditioning: str | None = None,
+                 acgan_weight: float = 1.0, fake_labels: str = "data"):
         if precision not in PRECISIONS:
             raise UserError(f"precision must be one of {PRECISIONS}, got {precision!r}"
                             f"{nearest(precision, PRECISIONS)}")
@@ -136,7 +149,11 @@ class Trainer:
         self.players = Players(G, D, opt_G, opt_D, get_loss(loss), infer_z_shape(G, z_dim),
                                self.device, precision, z_gen, param_dtype(G), objective,
                                world=self.world,
-                               scaler=make_scaler(precision, self.device))
+                               scaler=make_scaler(precision, self.device),
+                               cond=make_conditioning(G, D, num_classes, conditioning,
+                                                      acgan_weight, fake_labels, seed or 0))
+        if self.players.cond is not None:
+            self.players.cond.set_world(self.world.rank, self.world.size)
         # EMA of G's weights: an EMA object, or a half-life in images.
         self.ema = EMA(G, ema) if isinstance(ema, (int, float)) and ema else (ema or None)
         if self.ema is not None:   # an EMA built before G moved follows it to the device
@@ -180,12 +197,14 @@ class Trainer:
         return training_plan(self.schedule, self.players, self.schedulers, extras,
                              self.precision_reason)
 
-    def step(self, real: torch.Tensor | Sequence[torch.Tensor] | Iterable) -> dict[str, float]:
+    def step(self, real: torch.Tensor | Sequence[torch.Tensor] | Iterable,
+             labels: torch.Tensor | Sequence[torch.Tensor] | None = None) -> dict[str, float]:
         """One iteration of the schedule. ``real`` is one batch, or (for ``d_steps > 1``) a
-        list of batches or an iterator. Returns the iteration's stats as floats: a host sync,
-        and a non-finite loss stops the step before its optimizer step."""
+        list of batches or an iterator; a conditional run gives the ``labels`` alongside (a
+        tensor, or a list), or ``(x, y)`` pairs. Returns the iteration's stats as floats: a
+        host sync, and a non-finite loss stops the step before its optimizer step."""
         self.players.defer_checks = False
-        return _floats(self._step(real))
+        return _floats(self._step(real, labels))
 
     def check_finite(self) -> None:
         """Raise the first non-finite loss or gradient ``fit`` met since the last check (one
@@ -200,9 +219,10 @@ class Trainer:
         if self._snapshot is not None:
             self._snapshot.take()
 
-    def _step(self, real) -> dict:
+    def _step(self, real, labels=None) -> dict:
         """One iteration, its stats left on the device (tensors) where they are computed."""
-        real_batches = RealBatches(real, self.device, self.memory_format)
+        real_batches = RealBatches(real, self.device, self.memory_format, labels,
+                                   self.players.cond)
         start = time.perf_counter()
         it = Iteration(real_batches)
         self.players.guard.step = self.step_count + 1
@@ -345,6 +365,7 @@ class Trainer:
             "objective": players.objective.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "balance": self.balancer.state_dict() if self.balancer is not None else None,
+            "labels": players.cond.state_dict() if players.cond is not None else None,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -375,6 +396,12 @@ class Trainer:
                             f"balance={'off' if self.balancer is None else self.balancer.mode}")
         if self.balancer is not None:
             self.balancer.load_state_dict(state["balance"])
+        if (players.cond is None) != (state.get("labels") is None):
+            raise UserError(f"the checkpoint was trained {'un' if players.cond else ''}"
+                            f"conditionally and this run is {'un' if not players.cond else ''}"
+                            "conditional: resume with the same model and data settings")
+        if players.cond is not None:
+            players.cond.load_state_dict(state["labels"])
         self.step_count = int(state["counters"]["step"])
         self.images_seen = int(state["counters"]["images_seen"])
         torch.set_rng_state(self._rng_state(state["rng"]))

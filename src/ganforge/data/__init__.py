@@ -13,7 +13,8 @@ _EXPORTS = {
     "ring8": ".mixtures", "DataRangeError": ".range_check", "OutputRange": ".range_check",
     "check_data_range": ".range_check", "generator_output_range": ".range_check",
     "Samples": ".samples", "PixelSamples": ".samples", "TensorSamples": ".samples",
-    "load_prepared": ".prepared",
+    "load_prepared": ".prepared", "check_labels": ".labels", "class_counts": ".labels",
+    "require_every_class": ".labels", "require_conditional": ".labels",
 }
 __getattr__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

@@ -4,6 +4,9 @@ Layouts: (N, D) vectors ("points" when D == 2); (N, H, W) grayscale images; (N, 
 (N, H, W, C) images with C in {1, 3, 4}. uint8 arrays are pixels and are scaled to [-1, 1].
 Float arrays are kept exactly as saved: whether they fit the generator's output range is the
 range check's decision (data/range_check.py), which reports a mismatch instead of guessing.
+
+A .npz may hold the class labels too, as ``y`` or ``labels`` (int (N,), 0..K-1, every class
+present): K = max label + 1 over the whole array, and the classes are named "0", "1", ...
 """
 
 from __future__ import annotations
@@ -14,15 +17,18 @@ import numpy as np
 import torch
 
 from ganforge.data.dataset import Dataset
+from ganforge.data.labels import check_labels
 from ganforge.data.samples import PixelSamples, TensorSamples, images_from_uint8
 from ganforge.errors import UserError
 
 NPZ_KEYS = ("x", "images", "arr_0")  # tried in this order
+LABEL_KEYS = ("y", "labels")         # class indices of a .npz; both: they must be equal
 CHANNEL_COUNTS = (1, 3, 4)
 
 
-def _read(path: Path) -> tuple[np.ndarray, str]:
-    """The array in ``path`` and a description of where it came from."""
+def _read(path: Path) -> tuple[np.ndarray, str, np.ndarray | None, str | None]:
+    """The array in ``path``, a description of where it came from, and the labels of a .npz
+    (its ``y`` or ``labels`` array; None without) with theirs."""
     if not path.is_file():
         raise UserError(f"array file {path} does not exist; check the path")
     try:
@@ -33,18 +39,36 @@ def _read(path: Path) -> tuple[np.ndarray, str]:
             "np.savez from a numeric array (object arrays are not loaded)"
         ) from err
     if isinstance(loaded, np.ndarray):
-        return loaded, str(path)
+        return loaded, str(path), None, None
     with loaded as archive:
         keys = list(archive.keys())
         key = next((k for k in NPZ_KEYS if k in keys), None)
-        if key is None and len(keys) == 1:
-            key = keys[0]
+        others = [k for k in keys if k not in LABEL_KEYS]
+        if key is None and len(others) == 1:
+            key = others[0]
         if key is None:
             raise UserError(
                 f"{path} holds arrays {keys}; ganforge reads the key 'x', 'images' or 'arr_0' "
-                "(or the only array): re-save with np.savez(path, x=your_array)"
+                "(or the only array besides the labels 'y' / 'labels'): re-save with "
+                "np.savez(path, x=your_array)"
             )
-        return archive[key], f"{path} (key {key!r})"
+        labels, label_key = None, None
+        for k in LABEL_KEYS:
+            if k not in keys:
+                continue
+            try:
+                found = archive[k]
+            except ValueError as err:   # an object array: not loaded (allow_pickle=False)
+                raise UserError(f"cannot read {path} key {k!r} ({err}): save the labels as "
+                                "an integer array") from err
+            if labels is None:
+                labels, label_key = found, k
+            elif found.shape != labels.shape or not np.array_equal(found, labels):
+                raise UserError(
+                    f"{path} holds labels under both 'y' and 'labels', and they differ: keep "
+                    "one of them (np.savez(path, x=..., y=...))")
+        where = f"{path} (key {label_key!r})" if labels is not None else None
+        return archive[key], f"{path} (key {key!r})", labels, where
 
 
 def _to_nchw(a: np.ndarray, where: str) -> tuple[np.ndarray, str]:
@@ -64,14 +88,15 @@ def _to_nchw(a: np.ndarray, where: str) -> tuple[np.ndarray, str]:
 
 
 def load_array(path: str | Path, limit: int | None = None) -> Dataset:
-    """A .npy / .npz file: (N, D), or (N, C, H, W) for images.
+    """A .npy / .npz file: (N, D), or (N, C, H, W) for images; a .npz's ``y`` or ``labels``
+    array gives labels int64 (N,) and classes "0".."K-1" (module docstring).
 
     uint8 -> read scaled to [-1, 1] (images stay uint8 in memory until a batch is read); any
     other numeric dtype -> float32 with values unchanged.
     limit: keep the first ``limit`` samples.
     """
     path = Path(path)
-    a, where = _read(path)
+    a, where, y, y_where = _read(path)
     if a.ndim not in (2, 3, 4):
         raise UserError(
             f"array in {where} has shape {a.shape} ({a.ndim}-D); expected (N, D) vectors, "
@@ -81,6 +106,11 @@ def load_array(path: str | Path, limit: int | None = None) -> Dataset:
         raise UserError(f"array in {where} is empty (shape {a.shape}); save the data itself")
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_) or np.iscomplexobj(a):
         raise UserError(f"array in {where} has dtype {a.dtype}; save real numbers or uint8 pixels")
+    labels, classes = None, None
+    if y is not None:   # checked whole, so K does not depend on the limit
+        labels = check_labels(y, a.shape[0], source=y_where)
+        classes = [str(i) for i in range(int(labels.max()) + 1)]
+        labels = labels[:limit].clone()
     a = a[:limit]
     if a.dtype.kind == "f" and not np.isfinite(a).all():
         bad = int((~np.isfinite(a)).sum())
@@ -98,10 +128,12 @@ def load_array(path: str | Path, limit: int | None = None) -> Dataset:
         if not torch.isfinite(x).all():  # e.g. float64 values beyond float32's range
             raise UserError(f"array in {where} has values too large for float32; rescale it")
         samples = TensorSamples(x)
+    in_classes = f", labels {y_where} in {len(classes)} classes" if classes else ""
     return Dataset(
         samples=samples,
-        labels=None,
+        labels=labels,
         name="array",
         kind=kind,
-        source=f"array {samples.shape} {a.dtype}{scaled} from {where}",
+        source=f"array {samples.shape} {a.dtype}{scaled} from {where}{in_classes}",
+        classes=classes,
     )

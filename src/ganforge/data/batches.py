@@ -20,6 +20,7 @@ from typing import NamedTuple
 import torch
 
 from ..errors import UserError
+from .labels import check_labels
 from .samples import Samples, as_samples
 
 EPOCH_STRIDE = 1_000_003  # a prime, so (seed, epoch) pairs do not collide for epochs < stride
@@ -44,6 +45,9 @@ class Batches:
     drop_last=False: the last batch of an epoch may be smaller.
     xflip: mirror each image left-right with probability 1/2, drawn per epoch position
     (StyleGAN2-ADA's ``--mirror``); images (N, C, H, W) only.
+    labels: class indices (N,) (checked: ``data/labels.py``; kept as int64 on the CPU). A
+    batch's labels are those of its rows, so they follow the order, the shard and a resume
+    with nothing of their own to store: :meth:`device_batch` with ``labels=True``.
     """
 
     def __init__(
@@ -64,8 +68,9 @@ class Batches:
                 f"batch_size={batch_size} is larger than the dataset, which has {n:,} samples; "
                 f"use batch_size <= {n:,} or more data"
             )
-        if labels is not None and labels.shape[0] != n:
-            raise UserError(f"{labels.shape[0]:,} labels for {n:,} samples; they must match")
+        if labels is not None:   # any subset of the classes will do here (data/labels.py)
+            labels = check_labels(labels, n, source="Batches(labels=...)",
+                                  every_class=False)
         if xflip and len(samples.sample_shape) != 3:
             raise UserError(f"data.xflip mirrors images (C, H, W); these samples have shape "
                             f"{samples.sample_shape}: turn xflip off")
@@ -134,7 +139,8 @@ class Batches:
     def shard(self, rank: int, size: int) -> "Batches":
         """Serve process ``rank`` of ``size`` its rows of each global batch: every process
         follows the same order (the same seed) and the same flips, and the union of their
-        rows is the batch a single process gets. ``batch_size`` stays the global batch."""
+        rows is the batch a single process gets, and its labels are those rows' labels.
+        ``batch_size`` stays the global batch."""
         if size > 1 and (self.batch_size % size or not self.drop_last):
             raise UserError(f"batch_size={self.batch_size} is the global batch and must divide "
                             f"evenly among the {size} processes: use a multiple of {size}")
@@ -147,16 +153,19 @@ class Batches:
         n = rows.shape[0] // self.size
         return rows[self.rank * n:(self.rank + 1) * n]
 
-    def device_batch(self, device, memory_format=None) -> torch.Tensor:
+    def device_batch(self, device, memory_format=None, labels: bool = False):
         """The next batch as float32 on ``device`` (what ``Trainer.step`` is given): the
         stored rows are copied there (pinned and non_blocking on CUDA, where the next batch
-        is gathered while this step runs), then converted and flipped there."""
+        is gathered while this step runs), then converted and flipped there.
+
+        labels=True: ``(x, y)``, y int64 (B,) on ``device``, the labels of x's rows (a
+        UserError, before the stream moves, when these batches have none)."""
         from .transfer import ToDevice
 
         device = torch.device(device)
         if self.transfer is None or self.transfer.device != device:
             self.transfer = ToDevice(device)
-        return self.transfer.next(self, memory_format)
+        return self.transfer.next(self, memory_format, labels=labels)
 
     def __iter__(self) -> "Batches":
         return self
@@ -177,7 +186,7 @@ class Batches:
             raise UserError("this dataset has no labels; use next(batches) instead")
         draw = self.next_draw()
         x = finish(self.samples, self.samples.rows(draw.idx), draw.flip)
-        return x, self.labels[draw.idx.to(self.labels.device)]
+        return x, self.labels[draw.idx]
 
     def state_dict(self) -> dict:
         """{"epoch", "pos", "seed"}: everything needed to continue the same sequence."""

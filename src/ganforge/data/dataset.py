@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ganforge._lazy import torch
+from ganforge.errors import UserError
 
+from .labels import class_counts
 from .samples import Samples, images_from_uint8
 
 __all__ = ["Dataset", "images_from_uint8"]
@@ -24,11 +26,14 @@ class Dataset:
     samples: the stored samples; read float32 rows with ``samples[idx]``. Images are
        (N, C, H, W), scaled to [-1, 1] when they came from 8-bit pixels (float arrays are kept
        unscaled); points/vectors are (N, D) and never rescaled.
-    labels: int64 (N,) or None.
+    labels: int64 (N,) class indices, or None (checked by the loader: ``data/labels.py``).
     name: "fashion-mnist", "ring8", "grid25", "folder", "array" or "prepared".
     kind: "image", "points" (D == 2, plottable) or "vector".
     source: one human-readable line saying what was loaded and from where.
     modes, mode_std: for the Gaussian mixtures, the (M, 2) mode means and the per-axis std.
+    classes: the class names, label i is ``classes[i]``; set exactly when ``labels`` is. They
+       come from the whole source, so ``data.limit`` may leave some classes without samples
+       (``labels.require_every_class`` says so when conditioning needs them all).
     """
 
     samples: Samples
@@ -38,6 +43,22 @@ class Dataset:
     source: str
     modes: torch.Tensor | None = None
     mode_std: float | None = None
+    classes: list[str] | None = None
+
+    def __post_init__(self):
+        if (self.labels is None) != (self.classes is None):
+            raise ValueError("a Dataset has labels and their class names together, or neither")
+
+    @property
+    def num_classes(self) -> int | None:
+        """K = len(classes), or None without labels."""
+        return None if self.classes is None else len(self.classes)
+
+    def class_counts(self) -> torch.Tensor:
+        """int64 (K,): the number of samples of each class (a UserError without labels)."""
+        if self.labels is None:
+            raise UserError(f"{self.name} has no class labels, so no class counts")
+        return class_counts(self.labels, len(self.classes))
 
     @property
     def x(self) -> torch.Tensor:

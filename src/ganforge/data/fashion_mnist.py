@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from ganforge.data.dataset import Dataset
-from ganforge.data.samples import PixelSamples
 from ganforge.data.idx import read_idx
+from ganforge.data.labels import check_labels
+from ganforge.data.samples import PixelSamples
 from ganforge.errors import UserError
 
 DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
@@ -23,6 +22,9 @@ IMAGES_MAGIC = 0x00000803  # uint8, 3 dims (N, 28, 28)
 LABELS_MAGIC = 0x00000801  # uint8, 1 dim (N,)
 SPLIT_PREFIX = {"train": "train", "test": "t10k"}
 INSTALL_HINT = "apt-get install dataset-fashion-mnist"
+# The official names, label i = CLASSES[i] (github.com/zalandoresearch/fashion-mnist, "Labels").
+CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+           "Sneaker", "Bag", "Ankle boot"]
 
 
 def split_files(root: Path, split: str) -> tuple[Path, Path] | None:
@@ -41,8 +43,8 @@ def split_files(root: Path, split: str) -> tuple[Path, Path] | None:
 def load_fashion_mnist(
     root: str | Path | None = None, split: str = "train", limit: int | None = None
 ) -> Dataset:
-    """Fashion-MNIST: pixels (N, 1, 28, 28) uint8, read as float32 uint8 / 127.5 - 1, and
-    labels int64 (N,).
+    """Fashion-MNIST: pixels (N, 1, 28, 28) uint8, read as float32 uint8 / 127.5 - 1,
+    labels int64 (N,) and the 10 official class names (:data:`CLASSES`).
 
     root: directory with the IDX files; None tries the Debian package location and then the
           committed slice (train split only). A given root without the files is an error.
@@ -79,7 +81,11 @@ def load_fashion_mnist(
         )
 
     pixels = read_idx(files[0], expected_magic=IMAGES_MAGIC, limit=limit)
-    labels = read_idx(files[1], expected_magic=LABELS_MAGIC, limit=limit)
+    # All the labels (60 KB) are checked, so a damaged file is found whatever the limit.
+    every = read_idx(files[1], expected_magic=LABELS_MAGIC)
+    checked = check_labels(every, every.shape[0], CLASSES, source=str(files[1]),
+                           fix=f"the file is damaged: re-install it ({INSTALL_HINT})")
+    labels = every[:limit]
     if pixels.shape[0] != labels.shape[0]:
         raise UserError(
             f"{files[0]} holds {pixels.shape[0]:,} images but {files[1]} holds "
@@ -96,8 +102,9 @@ def load_fashion_mnist(
         source = f"Fashion-MNIST {split}, {first}{n:,} images {where}"
     return Dataset(
         samples=PixelSamples.from_numpy(pixels[:, None]),
-        labels=torch.from_numpy(labels.astype("int64")),
+        labels=checked[:limit].clone(),
         name="fashion-mnist",
         kind="image",
         source=source,
+        classes=list(CLASSES),
     )

@@ -6,6 +6,11 @@ mismatch is an error that names two files (``ganforge prepare --resolution N`` c
 resizes them once, on purpose). Grayscale folders stay 1-channel; anything else (RGB, RGBA,
 palette) becomes RGB. The folder is decoded at every start; ``ganforge prepare`` decodes it
 once into a file that opens at once (``data/prepare.py``).
+
+Classes, as torchvision's ImageFolder: when every image is inside a sub-folder and there are at
+least two, the sub-folders are the classes (sorted names -> labels 0, 1, ...; an image's class
+is the first folder of its path). A flat folder, or one with images beside its sub-folders, has
+no labels. The classes come from all the files, so ``limit`` does not change K.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ import numpy as np
 
 from ganforge.data.dataset import Dataset
 from ganforge.data.image_files import (GRAY_MODES, IMAGE_SUFFIXES, UNREADABLE, UNSUPPORTED_MODES,
-                                       ImageFiles, read_header, read_pixels)
+                                       ImageFiles, class_labels, read_header, read_pixels)
+from ganforge.data.labels import check_labels
 from ganforge.data.progress import Progress
 from ganforge.data.samples import PixelSamples
 from ganforge.errors import UserError
@@ -41,13 +47,20 @@ def _read(files: ImageFiles, name: str, read, *args):
 
 def load_folder(path: str | Path, limit: int | None = None) -> Dataset:
     """Images under ``path`` (a folder or a .zip) as pixels (N, C, H, W) uint8, read as
-    float32 in [-1, 1]; C = 1 (all grayscale) or 3.
+    float32 in [-1, 1]; C = 1 (all grayscale) or 3. Labels and classes from the class
+    sub-folders, if any (module docstring).
 
     limit: load only the first ``limit`` files in sorted order.
     """
     root = Path(path)
     with ImageFiles(root) as files:
         names = files.names[:limit]
+        found = class_labels(files.names)
+        classes, labels = None, None
+        if found is not None:
+            classes = found[0]
+            labels = check_labels(found[1], len(files.names), classes,
+                                  source=f"the class sub-folders of {root}")[:len(names)].clone()
         if not names:
             raise UserError(
                 f"no images in folder {root}: expected .png, .jpg or .jpeg files (searched "
@@ -78,11 +91,13 @@ def load_folder(path: str | Path, limit: int | None = None) -> Dataset:
     n = len(names)
     hint = (f"; decoded at every start: ganforge prepare {root} DST decodes once"
             if n >= PREPARE_HINT else "")
+    in_classes = f" in {len(classes)} class sub-folders" if classes is not None else ""
     return Dataset(
         samples=PixelSamples.from_numpy(pixels),
-        labels=None,
+        labels=labels,
         name="folder",
         kind="image",
         source=f"{n:,} {'grayscale' if mode == 'L' else 'RGB'} {width}x{height} "
-        f"images from {root}{hint}",
+        f"images from {root}{in_classes}{hint}",
+        classes=classes,
     )

@@ -3,7 +3,8 @@
 ring8: 8 modes on the unit circle, std 0.01. grid25: a 5 x 5 grid with spacing 2, std 0.05.
 100,000 points are drawn once from a generator seeded with ``seed``: a mode uniformly at
 random, then isotropic Gaussian noise. Points are not rescaled: the modes and std are what
-the mode-coverage metrics measure against.
+the mode-coverage metrics measure against. The labels are the mode indices, and the classes are
+named "mode 0", "mode 1", ...: K is the number of modes, whatever ``limit`` keeps.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 from ganforge._lazy import torch
 
 from ganforge.data.dataset import Dataset
+from ganforge.data.labels import check_labels
 from ganforge.data.samples import TensorSamples
 
 NUM_SAMPLES = 100_000
@@ -45,6 +47,8 @@ def _mixture(
 ) -> Dataset:
     # Always draw the full 100,000 and then cut, so `limit` keeps a prefix of the same points.
     x, labels = sample_mixture(modes, std, NUM_SAMPLES, seed)
+    classes = [f"mode {i}" for i in range(modes.shape[0])]
+    labels = check_labels(labels, NUM_SAMPLES, classes, source=f"{name} (its mode indices)")
     x, labels = x[:limit], labels[:limit]
     return Dataset(
         samples=TensorSamples(x),
@@ -57,6 +61,7 @@ def _mixture(
         ),
         modes=modes,
         mode_std=std,
+        classes=classes,
     )
 
 

@@ -13,9 +13,10 @@ import math
 
 from .._lazy import torch
 
+from ..conditioning import check_class_head, discriminate, run_generator
 from ..errors import UserError
 from ..players import Players
-from ..sampling import untouched
+from ..sampling import balanced_labels, untouched
 from ..streams import side_generator
 from .range_check import check_data_range, generator_output_range
 from .samples import as_samples
@@ -30,25 +31,43 @@ def probe_z(players: Players) -> torch.Tensor:
         players.device, players.z_dtype or torch.float32)
 
 
+def probe_labels(players: Players) -> "torch.Tensor | None":
+    """The probe's labels in a conditional run (the classes in turn), else None."""
+    if players.cond is None:
+        return None
+    return balanced_labels(PROBE, players.cond.num_classes, players.device)
+
+
 def check_shapes(players: Players, real: torch.Tensor) -> None:
     """G's output must have the real samples' shape, and D must accept both."""
-    z = probe_z(players)
+    z, y = probe_z(players), probe_labels(players)
     with untouched(players.G), untouched(players.D), torch.no_grad(), players.autocast():
         try:
-            fake = players.G(z)
+            fake = run_generator(players.G, z, y)
         except Exception as err:
-            raise UserError(f"G fails on z of shape {tuple(z.shape)}: {err}. Check z_dim "
-                            "(model.z_dim) against your generator's input") from None
+            call = "G(z)" if y is None else "G(z, y) with y int64 class indices (N,)"
+            raise UserError(f"G fails on z of shape {tuple(z.shape)} ({call}): {err}. Check "
+                            "z_dim (model.z_dim) against your generator's input") from None
         fake_shape, real_shape = tuple(fake.shape[1:]), tuple(real.shape[1:])
         if fake_shape != real_shape:
             raise UserError(
                 f"G outputs samples of shape {fake_shape} but the real samples have shape "
                 f"{real_shape}: make G produce {real_shape} (for images: channels, height, width)")
+        probe = real[:PROBE].to(players.device)
         try:
-            logits = players.D(real[:PROBE].to(players.device))
+            logits, class_logits = discriminate(
+                players.D, probe, None if y is None else y[:probe.shape[0]])
+        except UserError:
+            raise
         except Exception as err:
             raise UserError(f"D fails on samples of shape {real_shape} (G's output and the "
                             f"data's): {err}") from None
+        if players.cond is not None:
+            check_class_head(players.cond, class_logits, probe.shape[0])
+        elif class_logits is not None:
+            raise UserError("D returns (logits, class_logits), an auxiliary classifier, but "
+                            "the run is unconditional: give the Trainer num_classes and "
+                            "conditioning='acgan', or return the logits alone")
         if logits.shape[0] != min(PROBE, real.shape[0]) or logits[0].numel() != 1:
             raise UserError(
                 f"D must return one logit per sample, shape (N,) or (N, 1); it returned "
@@ -66,7 +85,7 @@ def check_data(players: Players, x, scale: str = "check",
     check_shapes(players, x[:PROBE])
     notes = notes if notes is not None else []
     if scale != "off":
-        g_range = generator_output_range(players.G, probe_z(players))
+        g_range = generator_output_range(players.G, probe_z(players), probe_labels(players))
         x, note = check_data_range(x, g_range, scale)
         if note:
             notes.append(note)

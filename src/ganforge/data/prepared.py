@@ -88,12 +88,13 @@ def _check_size(path: Path, expected: int, what: str) -> None:
 
 def load_prepared(path: str | os.PathLike, limit: int | None = None) -> "Dataset":
     """The prepared dataset in directory ``path``, read from its file batch by batch: x
-    (N, C, H, W) in [-1, 1] when read, labels int64 (N,) when the source had classes.
-    limit: the first ``limit`` images."""
+    (N, C, H, W) in [-1, 1] when read; labels int64 (N,) and the class names (meta.json's
+    ``classes``) when the source had class sub-folders.
+    limit: the first ``limit`` images (the classes stay those of all N)."""
     import numpy as np   # here: ganforge prepare's parser imports this module's names
-    import torch
 
     from .dataset import Dataset
+    from .labels import check_labels
     from .samples import PixelFile, PixelSamples
 
     root = Path(path)
@@ -104,11 +105,12 @@ def load_prepared(path: str | os.PathLike, limit: int | None = None) -> "Dataset
     classes = meta.get("classes")
     labels = None
     if classes is not None:
+        damaged = "the file is damaged or was edited: prepare the dataset again"
         _check_size(root / LABELS, n * 8, f"{n:,} int64 labels")
-        labels = torch.from_numpy(np.fromfile(root / LABELS, dtype="<i8")[:limit].copy())
-        if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= len(classes)):
-            raise UserError(f"{root / LABELS} holds labels outside 0..{len(classes) - 1}: the "
-                            "file is damaged, prepare the dataset again")
+        # All N are checked (8 bytes each), so damage is found whatever the limit.
+        every = check_labels(np.fromfile(root / LABELS, dtype="<i8"), n, classes,
+                             source=str(root / LABELS), fix=damaged)
+        labels = every[:limit].clone()
     count = n if limit is None else min(limit, n)
     try:
         pixels = PixelFile(images, (count, c, h, w))   # the first rows: a shorter view
@@ -116,11 +118,13 @@ def load_prepared(path: str | os.PathLike, limit: int | None = None) -> "Dataset
         raise UserError(f"cannot open {images}: {err.strerror}; check the permissions") from err
     color = "grayscale" if c == 1 else "RGB"
     first = "the first " if count < n else ""
+    in_classes = f" in {len(classes)} classes" if classes is not None else ""
     return Dataset(
         samples=PixelSamples(pixels),
         labels=labels,
         name="prepared",
         kind="image",
-        source=f"{first}{count:,} {color} {w}x{h} images prepared from {meta.get('source')} "
-               f"(read from {root} batch by batch)",
+        source=f"{first}{count:,} {color} {w}x{h} images{in_classes} prepared from "
+               f"{meta.get('source')} (read from {root} batch by batch)",
+        classes=classes,
     )

@@ -81,17 +81,19 @@ def _bounds_from_graph(grad_fn) -> tuple[str, float | None, float | None] | None
     return None
 
 
-def generator_output_range(G: torch.nn.Module, z: torch.Tensor) -> OutputRange:
+def generator_output_range(G: torch.nn.Module, z: torch.Tensor,
+                           labels: torch.Tensor | None = None) -> OutputRange:
     """Run G once on ``z`` and read the range of its final activation from the graph.
 
     G is left exactly as it was (modes, buffers, global RNG), so training afterwards is bitwise
     the same as without the check. Shape-only ops after the activation (view, reshape,
     permute, ...) are looked through; anything else (e.g. ``0.5 * tanh(h) + 0.5``) counts as
-    unbounded, which never raises a mismatch.
+    unbounded, which never raises a mismatch. ``labels``: a conditional G's y.
     """
     with untouched(G), torch.enable_grad():
         # A z that needs grad gives the output a grad_fn even when all of G is frozen.
-        out = G(z.detach().clone().requires_grad_(True))
+        z = z.detach().clone().requires_grad_(True)
+        out = G(z) if labels is None else G(z, labels)
     if not isinstance(out, torch.Tensor):
         raise UserError(f"the generator returned {type(out).__name__}; G(z) must return a tensor")
     found = _bounds_from_graph(out.grad_fn)

@@ -25,23 +25,42 @@ from .samples import Samples, as_samples
 class RealBatches:
     """The real batches of one iteration, from what a user passes to ``Trainer.step``: a
     tensor is used once (the single D update of a 1:k schedule), a list or tuple gives one
-    batch per D update, an iterator is drawn from. A :class:`Batches` (what ``fit`` passes)
-    serves its batches on the device itself: stored rows copied there, then converted and
-    flipped there (``data/transfer.py``). Each call returns the next batch on the training
-    device; ``seen`` counts the samples handed out."""
+    batch per D update, an iterator is drawn from; ``labels`` go with them in the same shape
+    (a tensor, or a list), or the batches are ``(x, y)`` pairs. A :class:`Batches` (what
+    ``fit`` passes) serves its batches on the device itself: stored rows copied there, then
+    converted and flipped there (``data/transfer.py``). Each call returns the next
+    ``(x, y)`` on the training device, y the labels when ``cond`` (a
+    :class:`~ganforge.conditioning.Conditioning`) is given, else None; ``seen`` counts the
+    samples handed out."""
 
-    def __init__(self, real, device, memory_format):
+    def __init__(self, real, device, memory_format, labels=None, cond=None):
         self.stream = real if isinstance(real, Batches) else None
-        self.batches: Iterator = iter([real] if isinstance(real, torch.Tensor) else real)
+        self.cond = cond
+        if labels is not None and cond is None:
+            raise UserError("labels were given to an unconditional Trainer: build it with "
+                            "num_classes=K (and class-conditional G and D) to use them")
+        if isinstance(real, torch.Tensor):
+            items = [real if labels is None else (real, labels)]
+        elif labels is not None and not isinstance(labels, torch.Tensor):
+            items = zip(real, labels)
+        elif labels is not None:
+            raise UserError("labels must match the batches: one label tensor for one batch "
+                            "tensor, a list of label tensors for a list of batches")
+        else:
+            items = real
+        self.batches: Iterator = iter(items)
         self.device, self.memory_format, self.seen = device, memory_format, 0
 
-    def __call__(self) -> "torch.Tensor":
+    def __call__(self) -> "tuple[torch.Tensor, torch.Tensor | None]":
         if self.stream is not None:
-            batch = self.stream.device_batch(self.device, self.memory_format)
-            self.seen += batch.shape[0]
-            return batch
+            if self.cond is not None:
+                x, y = self.stream.device_batch(self.device, self.memory_format, labels=True)
+            else:
+                x, y = self.stream.device_batch(self.device, self.memory_format), None
+            self.seen += x.shape[0]
+            return x, y
         try:
-            batch = next(self.batches)
+            batch, y = labeled(next(self.batches))
         except StopIteration:
             raise UserError(
                 "the schedule needs one real batch per D step (d_steps > 1): pass a list of "
@@ -51,7 +70,21 @@ class RealBatches:
                          memory_format=(self.memory_format if batch.dim() == 4 else
                                         torch.preserve_format))
         self.seen += batch.shape[0]
-        return batch
+        if self.cond is None:
+            return batch, None
+        if y is None:
+            raise UserError("this Trainer is class-conditional: every real batch needs its "
+                            "labels (step(real, labels), or fit over (x, y) batches or a "
+                            "dataset with labels)")
+        return batch, self.cond.check_labels(y, batch.shape[0]).to(self.device,
+                                                                    non_blocking=True)
+
+
+def labeled(batch) -> "tuple[torch.Tensor, torch.Tensor | None]":
+    """(x, y) from an (x, y, ...) tuple, (x, None) from a tensor or a 1-tuple."""
+    if isinstance(batch, (tuple, list)):
+        return batch[0], (batch[1] if len(batch) > 1 else None)
+    return batch, None
 
 
 def samples(batch) -> "torch.Tensor":
@@ -65,15 +98,34 @@ def first_batch(iterable: Iterable) -> "torch.Tensor":
     raise UserError("the data passed to fit() yielded no batches")
 
 
-def cycle(iterable: Iterable) -> Iterator["torch.Tensor"]:
-    """Endless batches from a re-iterable (a DataLoader starts a new epoch when exhausted)."""
+def cycle(iterable: Iterable, with_labels: bool = False) -> Iterator:
+    """Endless batches from a re-iterable (a DataLoader starts a new epoch when exhausted):
+    x, or the ``(x, y)`` pairs as they come ``with_labels`` (a conditional run)."""
     while True:
         empty = True
         for batch in iterable:
             empty = False
-            yield samples(batch)
+            yield batch if with_labels else samples(batch)
         if empty:
             raise UserError("the data passed to fit() yielded no batches")
+
+
+def _stored(data):
+    """(stored samples, labels or None) of an in-memory source: a tensor, Samples, a
+    Dataset, or an ``(x, y)`` pair of tensors; None for anything else."""
+    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], torch.Tensor) \
+            and isinstance(data[1], torch.Tensor):
+        return data[0], data[1]
+    if isinstance(data, torch.Tensor):
+        return data, None
+    stored = getattr(data, "samples", data)
+    if isinstance(stored, Samples):
+        return stored, getattr(data, "labels", None)
+    return None
+
+
+_NO_LABELS = ("this Trainer is class-conditional but the data has no labels: pass a dataset "
+              "with labels, an (x, y) pair of tensors, or Batches(x, ..., labels=y)")
 
 
 class DataFeed:
@@ -101,21 +153,32 @@ class DataFeed:
         if scale not in SCALES:
             raise UserError(f"data_scale must be one of {SCALES}, got {scale!r}")
         self.scale = scale
+        cond = players.cond
         if isinstance(data, Batches):
+            if cond is not None:
+                if data.labels is None:
+                    raise UserError(_NO_LABELS)
+                labels = cond.check_labels(data.labels, len(data.samples))
+                cond.set_class_counts(torch.bincount(labels, minlength=cond.num_classes))
             data.samples, _ = check_data(players, data.samples, scale, self.notes)
             batches = data
-        elif isinstance(data, torch.Tensor) or isinstance(getattr(data, "samples", data),
-                                                           Samples):
-            stored = getattr(data, "samples", data)   # a Dataset's samples, Samples, a tensor
+        elif _stored(data) is not None:
+            stored, labels = _stored(data)   # a Dataset's samples, Samples, a tensor, (x, y)
+            if cond is not None:
+                if labels is None:
+                    raise UserError(_NO_LABELS)
+                labels = cond.check_labels(labels, len(as_samples(stored)))
+                cond.set_class_counts(torch.bincount(labels, minlength=cond.num_classes))
             samples, _ = check_data(players, as_samples(stored), scale, self.notes)
-            batches = Batches(samples, batch_size, seed=seed)
+            batches = Batches(samples, batch_size, seed=seed,
+                              labels=labels if cond is not None else None)
         else:
             if scale == "auto":
                 raise UserError("data_scale='auto' needs the data in memory (a tensor or "
                                 "Batches); rescale inside your DataLoader instead")
             check_data(players, first_batch(data), scale, self.notes)
             # A user's iterable has no position to checkpoint, and an earlier stream is stale.
-            self.source, self.stream, self.batches = data, cycle(data), None
+            self.source, self.stream, self.batches = data, cycle(data, cond is not None), None
             return self.stream
         if world is not None:
             batches.shard(world.rank, world.size)

@@ -6,7 +6,8 @@ gathered into page-locked memory and copied with ``non_blocking=True``, and the 
 rows are gathered and pinned by a background thread while the step runs: the copy no longer
 waits for the gather, and the gather (a read from a prepared file, possibly from disk) no longer
 waits for the GPU. What a batch holds depends only on the stream's position: the thread only
-copies bytes, so the batches and the resume are the same as without it.
+copies bytes, so the batches and the resume are the same as without it. A batch's labels, when
+asked for, are gathered from the same draw's rows, so they follow the same position.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
 from .._lazy import torch
+from ..errors import UserError
 from .samples import Samples
 
 
@@ -32,6 +34,15 @@ def finish(samples: Samples, raw: "torch.Tensor", flip: "torch.Tensor | None",
     if memory_format is not None and x.dim() == 4:
         x = x.to(memory_format=memory_format)
     return x
+
+
+def gather_labels(labels: "torch.Tensor", idx: "torch.Tensor", device,
+                  pin: bool = False) -> "torch.Tensor":
+    """labels[idx] (int64, CPU) on ``device``: gathered into page-locked memory with ``pin``,
+    so the copy to CUDA does not wait (B values: no need for the background thread)."""
+    y = torch.empty(idx.shape[0], dtype=torch.int64, pin_memory=pin)
+    torch.index_select(labels, 0, idx, out=y)
+    return y.to(device, non_blocking=True)
 
 
 class _Ahead(NamedTuple):
@@ -52,7 +63,13 @@ class ToDevice:
         self._pool: ThreadPoolExecutor | None = None
         self._ahead: _Ahead | None = None
 
-    def next(self, batches, memory_format=None) -> "torch.Tensor":
+    def next(self, batches, memory_format=None, labels: bool = False):
+        """The next batch of ``batches`` on the device; ``labels``: (batch, its labels int64
+        (B,) on the device), taken from the same draw (the same rows)."""
+        if labels and batches.labels is None:   # before the stream moves
+            raise UserError("these batches have no labels: build them with "
+                            "Batches(..., labels=dataset.labels) from labelled data, or ask "
+                            "for device_batch(device) without labels")
         draw = batches.peek()
         samples, ahead, self._ahead = batches.samples, self._ahead, None
         if ahead is not None and ahead.start == draw.start and ahead.samples is samples:
@@ -66,7 +83,10 @@ class ToDevice:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="ganforge-batches")
             self._ahead = _Ahead(samples, following.start,
                                  self._pool.submit(samples.rows, following.idx, self.pin))
-        return finish(samples, raw, draw.flip, self.device, memory_format)
+        x = finish(samples, raw, draw.flip, self.device, memory_format)
+        if not labels:
+            return x
+        return x, gather_labels(batches.labels, draw.idx, self.device, self.pin)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -26,7 +26,7 @@ from ..data.preflight import probe_z
 from ..data.range_check import DataRangeError, check_data_range, generator_output_range
 from ..errors import NonFiniteLossError
 from ..files import append_line, parse_jsonl, read_jsonl, write_atomic
-from ..sampling import generate
+from ..sampling import balanced_labels, generate, num_classes_of
 from ..streams import side_generator
 from .detectors import STOPPED_AT, Context, data_range_finding, divergence_finding
 from .findings import Finding
@@ -67,8 +67,10 @@ class DiversityProbe(Callback):
             stats.update(self.measure(trainer))
 
     def measure(self, trainer) -> dict[str, float]:
+        K = num_classes_of(trainer)
+        labels = None if K is None else balanced_labels(self.z.shape[0], K, trainer.device)
         samples = generate(self.sample_net(trainer), self.z.to(trainer.device),
-                           autocast=trainer.players.autocast)
+                           autocast=trainer.players.autocast, labels=labels)
         fake = self.features(samples.cpu())
         real = self.real_features
         return {"diag/diversity": float(diagnostics.diversity(fake, real)),

@@ -3,7 +3,10 @@
 Feature-set metrics take 2-D float tensors or numpy arrays, rows are samples:
 ``fid(a, b)``, ``kid(a, b)``, ``precision_recall(real, fake, k=3)``,
 ``density_coverage(real, fake, k=5)``. From classifier probabilities: ``inception_score``,
-``class_stats``. On 2-D mixture samples: ``mixture_modes``. See docs/metrics.md.
+``class_stats``. On 2-D mixture samples: ``mixture_modes``. For class-conditional
+generators: ``conditional_accuracy``, ``per_class_accuracy`` and ``confusion`` (logits and
+the labels the samples were generated for), ``intra_fid`` (features and labels of both
+sides). See docs/metrics.md.
 Names are imported on first use (see ``ganforge/_lazy.py``).
 """
 
@@ -16,7 +19,9 @@ from .inception_score import inception_score  # noqa: E402,F401
 from .kid import kid  # noqa: E402,F401
 
 _EXPORTS = {
-    "class_stats": ".classes", "FMNISTClassifier": ".classifier",
+    "class_stats": ".classes", "conditional_accuracy": ".conditional",
+    "confusion": ".conditional", "intra_fid": ".conditional",
+    "per_class_accuracy": ".conditional", "FMNISTClassifier": ".classifier",
     "load_classifier": ".classifier", "FeatureNet": ".features",
     "extract_features": ".features", "load_feature_net": ".features",
     "weights_sha256": ".features", "frechet_distance": ".fid",

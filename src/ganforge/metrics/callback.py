@@ -19,7 +19,7 @@ import torch
 from ..callbacks import Callback, TensorBoardLogger, main_only, world_of
 from ..distributed import gather_to_main
 from ..files import append_line
-from ..sampling import generate
+from ..sampling import balanced_labels, generate, num_classes_of
 from ..streams import side_generator
 from .refstats import reference_stats
 from .features import FeatureNet
@@ -30,7 +30,8 @@ class EvalCallback(Callback):
     """Args:
         path: the run's metrics.jsonl.
         every: steps between evaluations (> 0).
-        real: (N, *sample_shape) real data; dataset: its name.
+        real: (N, *sample_shape) real data; dataset: its name; real_labels: its labels
+            (a conditional run: intra-FID compares each class with its own real samples).
         names, net: the metrics and their feature network, from ``suite.resolve_eval``.
         n: generated samples per evaluation (and real samples, at most len(real)).
         tensorboard: the run's TensorBoardLogger, if any.
@@ -39,8 +40,10 @@ class EvalCallback(Callback):
 
     def __init__(self, path: str | os.PathLike, every: int, real: torch.Tensor, dataset: str,
                  names: list[str], net: FeatureNet | None, n: int = 2000, seed: int = 0,
-                 tensorboard: TensorBoardLogger | None = None, cache_root: Path | None = None):
+                 tensorboard: TensorBoardLogger | None = None, cache_root: Path | None = None,
+                 real_labels: torch.Tensor | None = None):
         self.path, self.every, self.real, self.n = Path(path), every, real, n
+        self.real_labels = real_labels
         self.dataset, self.seed, self.tb, self.cache_root = dataset, seed, tensorboard, cache_root
         self.names, self.net = names, net
         self.ref = None
@@ -64,15 +67,17 @@ class EvalCallback(Callback):
         z = torch.randn((self.n, *trainer.players.z_shape),
                         generator=side_generator(self.seed, "eval"))
         z = z.tensor_split(world.size)[world.rank]
+        K = num_classes_of(trainer)
+        y = None if K is None else balanced_labels(self.n, K).tensor_split(world.size)[world.rank]
         fake = generate(trainer.G_sample, z.to(trainer.device),
-                        autocast=trainer.players.autocast).cpu()
-        parts = gather_to_main(sample_outputs(self.names, fake, self.net), world)
+                        autocast=trainer.players.autocast, labels=y).cpu()
+        parts = gather_to_main(sample_outputs(self.names, fake, self.net, labels=y), world)
         if parts is None:
             return None
         outputs = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         ctx = Context(self.dataset, "train", which, self.seed, trainer.step_count)
         values = compute(self.names, None, self.net, lambda: self.ref, ctx, kid_subsets=20,
-                         outputs=outputs)
+                         outputs=outputs, real_labels=self.real_labels)
         row = {"step": trainer.step_count, **{f"metric/{v.metric}": v.value for v in values}}
         append_line(self.path, json.dumps(row))
         if self.tb is not None and self.tb.writer is not None:

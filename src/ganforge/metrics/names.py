@@ -17,9 +17,15 @@ METRICS = {
     "is": "Inception-Score-style, from the feature network's classifier (Salimans et al. 2016)",
     "classes": "class histogram KL to uniform and classes covered",
     "modes": "2-D mixtures: modes covered, high-quality share, reverse KL (PacGAN)",
+    "conditional_accuracy": "class-conditional G: share of samples the classifier assigns to "
+                            "the class they were generated for",
+    "intra_fid": "class-conditional G: mean over classes of the FID within each class "
+                 "(Miyato & Koyama 2018)",
 }
 FEATURE_METRICS = ("fid", "kid", "pr", "dc")
 LOGIT_METRICS = ("is", "classes")
+# Need the class each sample was generated for (and, for intra_fid, the real data's labels).
+CONDITIONAL_METRICS = ("conditional_accuracy", "intra_fid")
 
 
 def parse_metrics(spec: str, dataset: str | None) -> list[str] | None:

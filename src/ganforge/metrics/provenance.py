@@ -36,10 +36,14 @@ class MetricValue:
     metric: str                 # "fid", "kid", "precision", ...
     value: float
     provenance: Provenance
+    # The value of each class 0, 1, ... for the per-class metrics of a class-conditional
+    # generator (conditional_accuracy, intra_fid); None for the others.
+    per_class: tuple[float, ...] | None = None
 
     def to_dict(self) -> dict:
+        extra = {} if self.per_class is None else {"per_class": list(self.per_class)}
         return {"metric": self.metric, "value": self.value,
-                **dataclasses.asdict(self.provenance)}
+                **dataclasses.asdict(self.provenance), **extra}
 
     @classmethod
     def from_dict(cls, d: dict) -> "MetricValue":
@@ -48,7 +52,9 @@ class MetricValue:
         if missing:
             raise UserError(f"a stored metric value lacks {', '.join(missing)}: the eval.json "
                             "was not written by this ganforge; re-run `ganforge eval --replace`")
-        return cls(d["metric"], d["value"], Provenance(**{n: d.get(n) for n in names}))
+        per_class = d.get("per_class")
+        return cls(d["metric"], d["value"], Provenance(**{n: d.get(n) for n in names}),
+                   None if per_class is None else tuple(float(v) for v in per_class))
 
 
 def differences(a: Provenance, b: Provenance) -> list[str]:

@@ -6,13 +6,21 @@ D mirrors it with Conv2d(4, stride 2, pad 1) down-blocks and LeakyReLU(0.2), the
 over the whole remaining map. With width=64: size 28 is the "DCGAN-28" (G 100 -> 7x7x128 ->
 14x14x64 -> 28x28xC); size 64 is the pytorch/examples DCGAN (512, 256, 128, 64 channels).
 
-Forward only: losses, penalties and update rules live elsewhere.
+Class conditioning (``nets/__init__.py`` has the protocol, ``nets/conditional.py`` the layers
+and papers): "concat", "acgan" and "projection". With the default "none" the networks are
+exactly the unconditional ones. Forward only: losses, penalties and update rules live
+elsewhere.
 """
 
 import torch
 from torch import nn
 
 from ganforge.errors import UserError
+from ganforge.nets.names import check_conditioning
+from ganforge.nets.conditional import (
+    ClassProjection, ConditionalBatchNorm2d, check_labels, label_embed_dim, label_embedding,
+    with_label_maps,
+)
 from ganforge.nets.init import dcgan_init_
 from ganforge.nets.layers import (
     MinibatchDiscrimination, MinibatchStdDev, check_minibatch_disc,
@@ -46,21 +54,35 @@ class DCGANGenerator(nn.Module):
     projection), so a batch of 1 still works in train mode: each map has many positions.
     ``batchnorm=False`` drops it (the convolutions get biases instead): samples then do not
     depend on the rest of their batch, as data-parallel equality tests need.
+
+    Conditioning (with ``num_classes``): "concat" and "acgan" feed [z, embed(y)]
+    (``label_embedding``) to the first layer; "projection" makes every BatchNorm2d a
+    ConditionalBatchNorm2d (needs ``batchnorm=True``). Then ``forward(z, y)``.
     """
 
     def __init__(self, z_dim: int = 100, channels: int = 1, image_size: int = 28,
-                 width: int = 64, batchnorm: bool = True):
+                 width: int = 64, batchnorm: bool = True, num_classes: int | None = None,
+                 conditioning: str = "none"):
         super().__init__()
         _check_sizes(z_dim=z_dim, channels=channels, width=width)
         side, blocks = _layout(image_size)
+        self.num_classes = check_conditioning(conditioning, num_classes, "dcgan")
+        self.conditioning = conditioning
+        if conditioning == "projection" and not batchnorm:
+            raise UserError("conditioning='projection' conditions G's BatchNorm on the class, so "
+                            "it needs batchnorm=True; or use conditioning=concat or acgan")
         self.z_dim, self.channels, self.image_size = z_dim, channels, image_size
         ch = width * 2 ** blocks
+        embed = conditioning in ("concat", "acgan")
+        z_in = z_dim + (label_embed_dim(self.num_classes) if embed else 0)
         # Convs followed by BatchNorm have no bias: the BN mean subtraction would cancel it.
         def norm(c: int) -> nn.Module:
+            if conditioning == "projection":
+                return ConditionalBatchNorm2d(c, self.num_classes)
             return nn.BatchNorm2d(c) if batchnorm else nn.Identity()
 
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(z_dim, ch, side, 1, 0, bias=not batchnorm),  # -> (ch, side, side)
+            nn.ConvTranspose2d(z_in, ch, side, 1, 0, bias=not batchnorm),  # -> (ch, side, side)
             norm(ch),
             nn.ReLU(),
         ]
@@ -71,10 +93,21 @@ class DCGANGenerator(nn.Module):
         layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         dcgan_init_(self)
+        if embed:   # after the init, which leaves embeddings alone; unconditional draws unchanged
+            self.embed = label_embedding(self.num_classes)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """z (N, z_dim) -> (N, channels, image_size, image_size)."""
-        return self.net(z.view(z.shape[0], self.z_dim, 1, 1))
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """z (N, z_dim), y (N,) int64 when conditional -> (N, channels, image_size, image_size)."""
+        y = check_labels(self, y, z.shape[0])
+        if y is None:
+            return self.net(z.view(z.shape[0], self.z_dim, 1, 1))
+        if self.conditioning != "projection":
+            z = torch.cat([z, self.embed(y).to(z.dtype)], dim=1)
+            return self.net(z.view(*z.shape, 1, 1))
+        h = z.view(z.shape[0], self.z_dim, 1, 1)
+        for layer in self.net:
+            h = layer(h, y) if isinstance(layer, ConditionalBatchNorm2d) else layer(h)
+        return h
 
 
 class DCGANDiscriminator(nn.Module):
@@ -91,21 +124,33 @@ class DCGANDiscriminator(nn.Module):
     discrimination features (kernels of ``minibatch_disc_dim``) and replaces the final conv by
     the equivalent Linear. Both live in ``head``; off by default, and then the network is
     exactly the plain one (same layers, same initialisation).
+
+    Conditioning (with ``num_classes``): "concat" appends ``embed(y)``
+    (``label_embedding``) as constant input channels, so ``features(x, y)`` depends on y;
+    "acgan" adds ``classifier`` = Linear(feature_dim, num_classes) on the features and
+    ``forward`` returns ``(logits, class_logits)``; "projection" adds
+    ``projection`` = ClassProjection(num_classes, feature_dim): ``forward(x, y) ==
+    head(h).flatten() + <v_y, h>`` with h = ``features(x)``, the flattened last map (the
+    head is a conv over the whole map, i.e. linear in h).
     """
 
     def __init__(self, channels: int = 1, image_size: int = 28, width: int = 64,
                  batchnorm: bool = False, dropout: float = 0.0,
                  minibatch_stddev: bool = False, minibatch_disc: int = 0,
-                 minibatch_disc_dim: int = 5):
+                 minibatch_disc_dim: int = 5, num_classes: int | None = None,
+                 conditioning: str = "none"):
         super().__init__()
         _check_sizes(channels=channels, width=width)
+        self.num_classes = check_conditioning(conditioning, num_classes, "dcgan")
+        self.conditioning = conditioning
         if not 0.0 <= dropout < 1.0:
             raise UserError(f"dropout={dropout} must be in [0, 1); 0 turns dropout off")
         check_minibatch_disc(minibatch_disc)
         side, blocks = _layout(image_size)
         self.channels, self.image_size = channels, image_size
         layers: list[nn.Module] = []
-        ch_in, ch = channels, width
+        concat = conditioning == "concat"
+        ch_in, ch = channels + (label_embed_dim(self.num_classes) if concat else 0), width
         for i in range(blocks + 1):
             norm = batchnorm and i > 0
             layers.append(nn.Conv2d(ch_in, ch, 4, 2, 1, bias=not norm))
@@ -132,18 +177,37 @@ class DCGANDiscriminator(nn.Module):
             # A conv whose kernel covers the whole map: one score per image, as in the paper.
             head.append(nn.Conv2d(ch_in, 1, side, 1, 0))
         self.head = nn.Sequential(*head)
+        if conditioning == "acgan":
+            self.classifier = nn.Linear(self.feature_dim, self.num_classes)
         dcgan_init_(self)
+        # Created after the init so that they keep their own (the unconditional draws are
+        # unchanged either way: nothing is drawn for them when unconditional).
+        if concat:
+            self.embed = label_embedding(self.num_classes)
+        if conditioning == "projection":
+            self.projection = ClassProjection(self.num_classes, self.feature_dim)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """x (N, channels, image_size, image_size) -> (N, feature_dim)."""
+    def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """x (N, channels, image_size, image_size), y (N,) for concat -> (N, feature_dim)."""
+        y = check_labels(self, y, x.shape[0], ignored=self.conditioning != "concat")
         if x.dim() != 4 or tuple(x.shape[1:]) != (self.channels, self.image_size, self.image_size):
             raise UserError(
                 f"DCGANDiscriminator was built for images of shape "
                 f"({self.channels}, {self.image_size}, {self.image_size}); got a batch of shape "
                 f"{tuple(x.shape)}: build it with the data's channels and image_size"
             )
+        if y is not None:
+            x = with_label_maps(x, self.embed(y))
         return self.body(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x -> logits (N,)."""
-        return self.head(self.features(x)).flatten()
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        """x, y (N,) int64 unless unconditional/acgan -> logits (N,);
+        acgan: (logits (N,), class_logits (N, num_classes))."""
+        if self.conditioning == "acgan":
+            h = self.features(x)           # an acgan D does not see the label
+            return self.head(h).flatten(), self.classifier(h)
+        if self.conditioning == "projection":
+            y = check_labels(self, y, x.shape[0])
+            h = self.features(x)
+            return self.head(h).flatten() + self.projection(h, y)
+        return self.head(self.features(x, y)).flatten()

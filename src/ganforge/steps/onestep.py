@@ -36,7 +36,9 @@ ganforge gives each network its own optimizer and lr instead (lr_G, lr_D).
 from __future__ import annotations
 
 from .._lazy import torch
+from ..conditioning import discriminate, run_generator
 from ..diagnostics import logit_stats
+from ..objective import add_term
 from ..errors import UserError
 from ..players import Players
 from .phase import Isolation, Iteration, Part, Phase, Stats, checked
@@ -47,8 +49,10 @@ IMPLS = ("fused", "stopgrad")
 
 def single_backward(players: Players) -> bool:
     """Whether ``fused`` needs one backward: a zero-sum loss and no extra term in G's loss
-    (then dL_G/dfake = -dL_D/dfake exactly). Read by the step and by the plan."""
-    return players.loss.zero_sum and players.objective.plain_g
+    (then dL_G/dfake = -dL_D/dfake exactly); an AC-GAN class loss is such a term. Read by the
+    step and by the plan."""
+    return (players.loss.zero_sum and players.objective.plain_g
+            and (players.cond is None or players.cond.method != "acgan"))
 
 
 def _total(players: Players, loss: torch.Tensor, extra: torch.Tensor | None,
@@ -65,43 +69,69 @@ def _finish(players: Players, loss_D, loss_G, reg: dict, real_logits, fake_logit
             **apply_update(players, players.generator)}
 
 
-def onestep_stopgrad(players: Players, real: torch.Tensor) -> Stats:
+def _d_extra(players, real, fake, real_y, fake_y, real_cls, fake_cls):
+    """D's penalties (fake detached inside: nothing to G) and, in an AC-GAN run, its class
+    loss."""
+    extra, reg = players.objective.d_terms(players.D, real, fake, real_y, fake_y)
+    if players.cond is not None:
+        cls, stats = players.cond.d_class_loss(real_cls, real_y, fake_cls, fake_y)
+        extra, reg = add_term(extra, cls), {**reg, **stats}
+    return extra, reg
+
+
+def _g_extra(players, real, fake, real_y, fake_y, fake_cls):
+    """G's extra terms and, in an AC-GAN run, its class loss."""
+    extra, reg = players.objective.g_terms(players.G, players.D, real, fake, real_y, fake_y)
+    if players.cond is not None:
+        cls, stats = players.cond.g_class_loss(fake_cls, fake_y)
+        extra, reg = add_term(extra, cls), {**reg, **stats}
+    return extra, reg
+
+
+def onestep_stopgrad(players: Players, real: torch.Tensor,
+                     real_y: torch.Tensor | None = None) -> Stats:
     """The single stop-gradient loss: one loss, one backward (see the module docstring)."""
     obj, G, D, loss = players.objective, players.G, players.D, players.loss
     if obj.feature_matching > 0:
         raise UserError("feature matching with schedule=onestep needs onestep_impl=fused (its "
                         "D features would need their own stop-gradient pair)")
     z = players.sample_z(real.shape[0])
+    fake_y = players.sample_y(real.shape[0])
     with players.autocast():
-        fake = G(z)
-        real_logits = D(obj.d_input(real))
-        fake_sg_logits = D(obj.d_input(fake.detach()))
-        fake_logits = D(obj.d_input(fake))
+        fake = run_generator(G, z, fake_y)
+        real_logits, real_cls = discriminate(D, obj.d_input(real), real_y)
+        fake_sg_logits, fake_sg_cls = discriminate(D, obj.d_input(fake.detach()), fake_y)
+        fake_logits, fake_cls = discriminate(D, obj.d_input(fake), fake_y)
     loss_D = checked(players, loss.d_loss(real_logits, fake_sg_logits,
                                           real_label=obj.state.real_label), "loss/D")
     loss_G = checked(players, loss.g_loss(fake_logits), "loss/G")
-    d_extra, d_reg = obj.d_terms(D, real, fake)
-    g_extra, g_reg = obj.g_terms(G, D, real, fake)
-    # The last two terms are equal in value (their sum is 0) but not in gradient.
+    d_extra, d_reg = _d_extra(players, real, fake, real_y, fake_y, real_cls, fake_sg_cls)
+    g_extra, g_reg = _g_extra(players, real, fake, real_y, fake_y, fake_cls)
+    # The last terms equal the G terms in value (their difference is 0) but not in gradient.
     total = (_total(players, loss_D, d_extra, "reg/D")
              + _total(players, loss_G, g_extra, "reg/G") - loss.g_loss(fake_sg_logits))
+    if players.cond is not None:
+        sg_cls = players.cond.g_class_loss(fake_sg_cls, fake_y)[0]
+        total = total if sg_cls is None else total - sg_cls
     players.opt_D.zero_grad(set_to_none=True)
     players.opt_G.zero_grad(set_to_none=True)
     backward(players, total)
     return _finish(players, loss_D, loss_G, {**d_reg, **g_reg}, real_logits, fake_sg_logits)
 
 
-def onestep_fused(players: Players, real: torch.Tensor) -> Stats:
+def onestep_fused(players: Players, real: torch.Tensor,
+                  real_y: torch.Tensor | None = None) -> Stats:
     """The same gradients as :func:`onestep_stopgrad` with the least work (module docstring)."""
     obj, G, D, loss = players.objective, players.G, players.D, players.loss
     z = players.sample_z(real.shape[0])
+    fake_y = players.sample_y(real.shape[0])
     with players.autocast():
-        fake = G(z)
-        real_logits = D(obj.d_input(real))
-        fake_logits = D(obj.d_input(fake))
+        fake = run_generator(G, z, fake_y)
+        real_logits, real_cls = discriminate(D, obj.d_input(real), real_y)
+        fake_logits, fake_cls = discriminate(D, obj.d_input(fake), fake_y)
     loss_D = checked(players, loss.d_loss(real_logits, fake_logits,
                                           real_label=obj.state.real_label), "loss/D")
-    d_extra, reg = obj.d_terms(D, real, fake)   # penalties see fake detached: nothing to G
+    d_extra, reg = _d_extra(players, real, fake, real_y, fake_y, real_cls, fake_cls)
     total_D = _total(players, loss_D, d_extra, "reg/D")
     players.opt_D.zero_grad(set_to_none=True)
     players.opt_G.zero_grad(set_to_none=True)
@@ -113,7 +143,7 @@ def onestep_fused(players: Players, real: torch.Tensor) -> Stats:
     else:
         loss_G = checked(players, loss.g_loss(fake_logits), "loss/G")
         with players.autocast():
-            g_extra, g_reg = obj.g_terms(G, D, real, fake)
+            g_extra, g_reg = _g_extra(players, real, fake, real_y, fake_y, fake_cls)
         reg.update(g_reg)
         backward(players, total_D, inputs=players.discriminator.trainable(), retain_graph=True)
         backward(players, _total(players, loss_G, g_extra, "reg/G"),
@@ -134,9 +164,9 @@ class OneStep:
         self.update = onestep_fused if impl == "fused" else onestep_stopgrad
 
     def _run(self, players: Players, it: Iteration, i: int) -> Stats:
-        real = it.next_real()
+        real, real_y = it.next_real()
         it.g_images += real.shape[0]
-        return self.update(players, real)
+        return self.update(players, real, real_y)
 
     def phases(self, players: Players) -> list[Phase]:
         loss, D, G = players.loss, players.discriminator, players.generator

@@ -56,13 +56,16 @@ class Part:
 
 @dataclass
 class Iteration:
-    """What the phases of one iteration share: the real-batch source, what one phase hands
-    the next (the last real batch, a G(z) kept with its graph for ``reuse_fake``), and the
-    images G was trained on (its batch size times its updates: the EMA's clock)."""
+    """What the phases of one iteration share: the real-batch source (each call gives
+    ``(x, y)``, y the labels of a conditional run, else None), what one phase hands the next
+    (the last real batch and its labels, a G(z, y) kept with its graph for ``reuse_fake`` and
+    its labels), and the images G was trained on (its batch size times its updates: the
+    EMA's clock)."""
 
-    next_real: Callable[[], "torch.Tensor"]
+    next_real: Callable[[], "tuple[torch.Tensor, torch.Tensor | None]"]
     real: "torch.Tensor | None" = None
-    fake: "torch.Tensor | None" = None
+    real_y: "torch.Tensor | None" = None
+    fake: "tuple[torch.Tensor, torch.Tensor | None] | None" = None
     g_images: int = 0
 
 
