@@ -76,3 +76,21 @@ def identity_features(num_features: int) -> nn.Module:
     module = Identity()
     module.num_features = num_features
     return module
+
+
+class Head(nn.Module):
+    """A 'classifier' over 3-D samples for the metric tests: features are the samples, logits
+    50 x the samples."""
+
+    def features(self, x):
+        return x
+
+    def forward(self, x):
+        return 50.0 * x
+
+
+class Plain(nn.Module):
+    """A feature network that is the identity on flattened samples (no logits)."""
+
+    def forward(self, x):
+        return x.flatten(1)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import Head, Plain
 from torch import nn
 
 from ganforge.errors import UserError
@@ -210,19 +211,6 @@ def test_by_class_keeps_the_order_within_a_class():
 
 # --- the registry and the suite ------------------------------------------------------------------
 
-class Head(nn.Module):
-    """Features are the samples, logits 50 x the samples (3 classes for 3-D samples)."""
-
-    def features(self, x):
-        return x
-
-    def forward(self, x):
-        return 50.0 * x
-
-
-class Plain(nn.Module):
-    def forward(self, x):
-        return x
 
 
 def calls(features):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import Head, Plain
 from torch import nn
 
 from ganforge.errors import UserError
@@ -24,19 +25,6 @@ FEATURE = ["fid", "kid", "pr", "dc"]
 ALL_AUTO = FEATURE + ["is", "classes"]
 
 
-class Head(nn.Module):
-    """A 'classifier' over 3-D samples: features are the samples, logits 50 x the samples."""
-
-    def features(self, x):
-        return x
-
-    def forward(self, x):
-        return 50.0 * x
-
-
-class Plain(nn.Module):
-    def forward(self, x):
-        return x.flatten(1)
 
 
 def head_net():

@@ -31,7 +31,7 @@ from ..errors import UserError
 from ..metrics.conditional import by_class, confusion, per_class_accuracy
 from ..metrics._matrix import as_matrix
 from ..sampling import check_labels
-from .detectors import Context, _lr
+from .detectors import Context, collapse_remedies
 from .findings import Finding, Remedy
 
 # Real test images against real training images of the same class measure 0.97-1.05;
@@ -222,13 +222,7 @@ def _collapse_finding(stats: ClassStats, classes: list[int], ctx: Context) -> Fi
         "class of near-copies is hard for it to see",
         "G's learning rate is too high relative to D's",
     ]
-    remedies = [
-        Remedy("model.d_minibatch_stddev=true", "D sees how varied a batch is and can punish "
-               "near-copies"),
-        Remedy("d_steps=2", "D catches up with G's current favourites"),
-        Remedy(f"lr_G={_lr(ctx.lr_G, 0.5)}", "halve G's learning rate"),
-        Remedy("preset=r1", "an R1 gradient penalty stabilizes D's feedback"),
-    ]
+    remedies = collapse_remedies(ctx)
     return Finding("class_collapse", f"Class collapse: the generator makes near-copies "
                    f"within {what}", stats.step, stats.step, "; ".join(seen), causes,
                    remedies, "warning", numbers)

@@ -127,6 +127,18 @@ def _num(v) -> float | None:
         return None
 
 
+def collapse_remedies(ctx) -> list[Remedy]:
+    """What to try against near-copies, in the order to try it (mode collapse, and a
+    conditional run's collapsed class: ``doctor/classes.py``)."""
+    return [
+        Remedy("model.d_minibatch_stddev=true", "D sees how varied a batch is and can "
+               "punish a batch of near-copies (Karras et al. 2018)"),
+        Remedy("d_steps=2", "D catches up with G's current favourites"),
+        Remedy(f"lr_G={_lr(ctx.lr_G, 0.5)}", "halve G's learning rate"),
+        Remedy("preset=r1", "an R1 gradient penalty stabilizes D's feedback"),
+    ]
+
+
 def _lr(value: float | None, factor: float) -> str:
     """A learning rate to suggest: ``factor`` times the current one (2e-4 if unknown), as a
     user would type it: 1e-4, 1.5e-4, 0.05, 10."""
@@ -331,14 +343,8 @@ class ModeCollapse:
             "G's learning rate is too high relative to D's",
             "the loss gives G no reason to spread out (saturating losses collapse most)",
         ]
-        remedies = [
-            Remedy("model.d_minibatch_stddev=true", "D sees how varied a batch is and can "
-                   "punish a batch of near-copies (Karras et al. 2018)"),
-            Remedy("d_steps=2", "D catches up with G's current favourites"),
-            Remedy(f"lr_G={_lr(ctx.lr_G, 0.5)}", "halve G's learning rate"),
-            Remedy("preset=r1", "an R1 gradient penalty stabilizes D's feedback"),
-            Remedy("loss=hinge", "a loss that keeps pushing on every sample"),
-        ]
+        remedies = [*collapse_remedies(ctx),
+                    Remedy("loss=hinge", "a loss that keeps pushing on every sample")]
         if ctx.loss == "saturating":
             causes.insert(0, causes.pop(2))
             remedies.insert(0, Remedy("loss=nonsaturating", "the saturating loss gives G "

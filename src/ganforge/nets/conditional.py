@@ -139,3 +139,30 @@ class ClassProjection(nn.Module):
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, num_features={self.num_features}"
 
+
+
+def discriminator_forward(D: nn.Module, x: torch.Tensor, y: torch.Tensor | None):
+    """The forward of every reference D, from its ``features``, ``head`` and conditioning
+    parts: head(features(x, y)) -> logits (N,); acgan: (logits, classifier(h)) with h the
+    label-free features; projection: head(h) + projection(h, y)."""
+    if D.conditioning == "acgan":
+        h = D.features(x)           # an acgan D does not see the label
+        return D.head(h).flatten(), D.classifier(h)
+    if D.conditioning == "projection":
+        y = check_labels(D, y, x.shape[0])
+        h = D.features(x)
+        return D.head(h).flatten() + D.projection(h, y)
+    return D.head(D.features(x, y)).flatten()
+
+
+def image_input(D: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """An image D's input: x checked against the (channels, image_size, image_size) D was
+    built for, with a concat D's label maps appended (``with_label_maps``)."""
+    y = check_labels(D, y, x.shape[0], ignored=D.conditioning != "concat")
+    if x.dim() != 4 or tuple(x.shape[1:]) != (D.channels, D.image_size, D.image_size):
+        raise UserError(
+            f"{type(D).__name__} was built for images of shape "
+            f"({D.channels}, {D.image_size}, {D.image_size}); got a batch of shape "
+            f"{tuple(x.shape)}: build it with the data's channels and image_size"
+        )
+    return x if y is None else with_label_maps(x, D.embed(y))

@@ -18,33 +18,18 @@ from torch import nn
 from ganforge.errors import UserError
 from ganforge.nets.names import check_conditioning
 from ganforge.nets.conditional import (
+    discriminator_forward, image_input,
     ClassProjection, ConditionalBatchNorm2d, check_labels, label_embed_dim, label_embedding,
-    with_label_maps,
 )
 from ganforge.nets.init import dcgan_init_
 from ganforge.nets.layers import (
-    MinibatchDiscrimination, MinibatchStdDev, check_minibatch_disc,
+    MinibatchDiscrimination, MinibatchStdDev, check_minibatch_disc, check_sizes, pick_layout,
 )
 
 # image_size -> (side of the smallest map, number of stride-2 blocks between it and the
 # layer that touches the image). Each block doubles (G) or halves (D) the side.
 _LAYOUT = {28: (7, 1), 32: (4, 2), 64: (4, 3)}
 SUPPORTED_SIZES = tuple(_LAYOUT)
-
-
-def _layout(image_size: int) -> tuple[int, int]:
-    if image_size not in _LAYOUT:
-        raise UserError(
-            f"image_size={image_size} has no DCGAN layout; supported sizes are "
-            f"{', '.join(map(str, SUPPORTED_SIZES))}: resize the images or use model=mlp"
-        )
-    return _LAYOUT[image_size]
-
-
-def _check_sizes(**sizes: int) -> None:
-    for name, value in sizes.items():
-        if not isinstance(value, int) or value < 1:
-            raise UserError(f"{name}={value!r} must be a positive integer")
 
 
 class DCGANGenerator(nn.Module):
@@ -64,8 +49,8 @@ class DCGANGenerator(nn.Module):
                  width: int = 64, batchnorm: bool = True, num_classes: int | None = None,
                  conditioning: str = "none"):
         super().__init__()
-        _check_sizes(z_dim=z_dim, channels=channels, width=width)
-        side, blocks = _layout(image_size)
+        check_sizes(z_dim=z_dim, channels=channels, width=width)
+        side, blocks = pick_layout(_LAYOUT, image_size, "DCGAN")
         self.num_classes = check_conditioning(conditioning, num_classes, "dcgan")
         self.conditioning = conditioning
         if conditioning == "projection" and not batchnorm:
@@ -140,13 +125,13 @@ class DCGANDiscriminator(nn.Module):
                  minibatch_disc_dim: int = 5, num_classes: int | None = None,
                  conditioning: str = "none"):
         super().__init__()
-        _check_sizes(channels=channels, width=width)
+        check_sizes(channels=channels, width=width)
         self.num_classes = check_conditioning(conditioning, num_classes, "dcgan")
         self.conditioning = conditioning
         if not 0.0 <= dropout < 1.0:
             raise UserError(f"dropout={dropout} must be in [0, 1); 0 turns dropout off")
         check_minibatch_disc(minibatch_disc)
-        side, blocks = _layout(image_size)
+        side, blocks = pick_layout(_LAYOUT, image_size, "DCGAN")
         self.channels, self.image_size = channels, image_size
         layers: list[nn.Module] = []
         concat = conditioning == "concat"
@@ -189,25 +174,10 @@ class DCGANDiscriminator(nn.Module):
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """x (N, channels, image_size, image_size), y (N,) for concat -> (N, feature_dim)."""
-        y = check_labels(self, y, x.shape[0], ignored=self.conditioning != "concat")
-        if x.dim() != 4 or tuple(x.shape[1:]) != (self.channels, self.image_size, self.image_size):
-            raise UserError(
-                f"DCGANDiscriminator was built for images of shape "
-                f"({self.channels}, {self.image_size}, {self.image_size}); got a batch of shape "
-                f"{tuple(x.shape)}: build it with the data's channels and image_size"
-            )
-        if y is not None:
-            x = with_label_maps(x, self.embed(y))
+        x = image_input(self, x, y)
         return self.body(x)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
         """x, y (N,) int64 unless unconditional/acgan -> logits (N,);
         acgan: (logits (N,), class_logits (N, num_classes))."""
-        if self.conditioning == "acgan":
-            h = self.features(x)           # an acgan D does not see the label
-            return self.head(h).flatten(), self.classifier(h)
-        if self.conditioning == "projection":
-            y = check_labels(self, y, x.shape[0])
-            h = self.features(x)
-            return self.head(h).flatten() + self.projection(h, y)
-        return self.head(self.features(x, y)).flatten()
+        return discriminator_forward(self, x, y)

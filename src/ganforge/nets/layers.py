@@ -84,3 +84,34 @@ class MinibatchDiscrimination(nn.Module):
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, n_kernels={self.n_kernels}, "
                 f"kernel_dim={self.kernel_dim}")
+
+
+def check_sizes(**sizes: int) -> None:
+    """Every size a positive integer, or a UserError naming it."""
+    for name, value in sizes.items():
+        if not isinstance(value, int) or value < 1:
+            raise UserError(f"{name}={value!r} must be a positive integer")
+
+
+def pick_layout(layouts: dict, image_size: int, model: str):
+    """``layouts[image_size]``, or a UserError naming the sizes ``model`` supports."""
+    if image_size not in layouts:
+        raise UserError(
+            f"image_size={image_size} has no {model} layout; supported sizes are "
+            f"{', '.join(map(str, layouts))}: resize the images or use model=mlp"
+        )
+    return layouts[image_size]
+
+
+def batch_head(width: int, minibatch_stddev: bool, minibatch_disc: int,
+               minibatch_disc_dim: int) -> tuple[list[nn.Module], int]:
+    """The batch-level layers a flat-feature D's head starts with (std-dev, then minibatch
+    discrimination; either may be off) and the width after them."""
+    head: list[nn.Module] = []
+    if minibatch_stddev:
+        head.append(MinibatchStdDev())
+        width += 1
+    if minibatch_disc:
+        head.append(MinibatchDiscrimination(width, minibatch_disc, minibatch_disc_dim))
+        width += minibatch_disc
+    return head, width

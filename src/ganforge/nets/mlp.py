@@ -13,20 +13,14 @@ from torch import nn
 
 from ganforge.errors import UserError
 from ganforge.nets.names import check_conditioning
-from ganforge.nets.conditional import check_labels, label_embed_dim, label_embedding
+from ganforge.nets.conditional import discriminator_forward, check_labels, label_embed_dim, label_embedding
 from ganforge.nets.init import dcgan_init_
 from ganforge.nets.layers import (
-    MinibatchDiscrimination, MinibatchStdDev, check_minibatch_disc,
+    batch_head, check_minibatch_disc, check_sizes,
 )
 
 OUTPUTS = ("linear", "tanh")
 CONDITIONINGS = ("none", "concat", "acgan")
-
-
-def _check_sizes(**sizes: int) -> None:
-    for name, value in sizes.items():
-        if not isinstance(value, int) or value < 1:
-            raise UserError(f"{name}={value!r} must be a positive integer")
 
 
 class MLPGenerator(nn.Module):
@@ -48,8 +42,8 @@ class MLPGenerator(nn.Module):
         self.num_classes = check_conditioning(conditioning, num_classes, "mlp", CONDITIONINGS)
         self.conditioning = conditioning
         self.out_shape = (out_dim,) if isinstance(out_dim, int) else tuple(out_dim)
-        _check_sizes(z_dim=z_dim, hidden=hidden, depth=depth)
-        _check_sizes(**{f"out_dim[{i}]": n for i, n in enumerate(self.out_shape)})
+        check_sizes(z_dim=z_dim, hidden=hidden, depth=depth)
+        check_sizes(**{f"out_dim[{i}]": n for i, n in enumerate(self.out_shape)})
         if output not in OUTPUTS:
             raise UserError(f"output={output!r} is not a generator output; use one of {OUTPUTS}")
         self.z_dim = z_dim
@@ -103,7 +97,7 @@ class MLPDiscriminator(nn.Module):
         super().__init__()
         self.num_classes = check_conditioning(conditioning, num_classes, "mlp", CONDITIONINGS)
         self.conditioning = conditioning
-        _check_sizes(in_dim=in_dim, hidden=hidden, depth=depth)
+        check_sizes(in_dim=in_dim, hidden=hidden, depth=depth)
         if not 0.0 <= dropout < 1.0:
             raise UserError(f"dropout={dropout} must be in [0, 1); 0 turns dropout off")
         check_minibatch_disc(minibatch_disc)
@@ -120,13 +114,8 @@ class MLPDiscriminator(nn.Module):
         if not minibatch_stddev and not minibatch_disc:
             self.head = nn.Linear(hidden, 1)
         else:
-            head: list[nn.Module] = []
-            if minibatch_stddev:
-                head.append(MinibatchStdDev())
-                width_in += 1
-            if minibatch_disc:
-                head.append(MinibatchDiscrimination(width_in, minibatch_disc, minibatch_disc_dim))
-                width_in += minibatch_disc
+            head, width_in = batch_head(width_in, minibatch_stddev, minibatch_disc,
+                                        minibatch_disc_dim)
             self.head = nn.Sequential(*head, nn.Linear(width_in, 1))
         if conditioning == "acgan":
             self.classifier = nn.Linear(hidden, self.num_classes)
@@ -149,7 +138,4 @@ class MLPDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
         """x, y (N,) int64 for concat -> logits (N,); acgan: (logits, class_logits (N, K))."""
-        if self.conditioning == "acgan":
-            h = self.features(x)           # an acgan D does not see the label
-            return self.head(h).flatten(), self.classifier(h)
-        return self.head(self.features(x, y)).flatten()
+        return discriminator_forward(self, x, y)

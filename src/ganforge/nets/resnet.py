@@ -54,11 +54,11 @@ from torch import nn
 from ganforge.errors import UserError
 from ganforge.nets.names import check_conditioning
 from ganforge.nets.conditional import (
+    discriminator_forward, image_input,
     ClassProjection, ConditionalBatchNorm2d, check_labels, label_embed_dim, label_embedding,
-    with_label_maps,
 )
 from ganforge.nets.layers import (
-    MinibatchDiscrimination, MinibatchStdDev, check_minibatch_disc,
+    batch_head, check_minibatch_disc, check_sizes, pick_layout,
 )
 
 # image_size -> (G's first side, G's channel multipliers: the Linear's output then each up
@@ -70,21 +70,6 @@ _LAYOUT = {
 }
 SUPPORTED_SIZES = tuple(_LAYOUT)
 _RELU_GAIN = math.sqrt(2.0)
-
-
-def _layout(image_size: int):
-    if image_size not in _LAYOUT:
-        raise UserError(
-            f"image_size={image_size} has no ResNet layout; supported sizes are "
-            f"{', '.join(map(str, SUPPORTED_SIZES))}: resize the images or use model=mlp"
-        )
-    return _LAYOUT[image_size]
-
-
-def _check_sizes(**sizes: int) -> None:
-    for name, value in sizes.items():
-        if not isinstance(value, int) or value < 1:
-            raise UserError(f"{name}={value!r} must be a positive integer")
 
 
 def _xavier(layer: nn.Module, gain: float = 1.0) -> nn.Module:
@@ -165,8 +150,8 @@ class ResNetGenerator(nn.Module):
                  width: int = 64, batchnorm: bool = True, num_classes: int | None = None,
                  conditioning: str = "none"):
         super().__init__()
-        _check_sizes(z_dim=z_dim, channels=channels, width=width)
-        side, mults = _layout(image_size)[:2]
+        check_sizes(z_dim=z_dim, channels=channels, width=width)
+        side, mults = pick_layout(_LAYOUT, image_size, "ResNet")[:2]
         self.num_classes = check_conditioning(conditioning, num_classes, "resnet")
         self.conditioning = conditioning
         if conditioning == "projection" and not batchnorm:
@@ -210,9 +195,9 @@ class ResNetDiscriminator(nn.Module):
                  minibatch_disc_dim: int = 5, num_classes: int | None = None,
                  conditioning: str = "none"):
         super().__init__()
-        _check_sizes(channels=channels, width=width)
+        check_sizes(channels=channels, width=width)
         check_minibatch_disc(minibatch_disc)
-        blocks = _layout(image_size)[2]
+        blocks = pick_layout(_LAYOUT, image_size, "ResNet")[2]
         self.num_classes = check_conditioning(conditioning, num_classes, "resnet")
         self.conditioning = conditioning
         self.channels, self.image_size = channels, image_size
@@ -224,13 +209,7 @@ class ResNetDiscriminator(nn.Module):
             c_in = width * mult
         self.blocks = nn.Sequential(*layers)
         self.feature_dim = c_in
-        head: list[nn.Module] = []
-        if minibatch_stddev:
-            head.append(MinibatchStdDev())
-            c_in += 1
-        if minibatch_disc:
-            head.append(MinibatchDiscrimination(c_in, minibatch_disc, minibatch_disc_dim))
-            c_in += minibatch_disc
+        head, c_in = batch_head(c_in, minibatch_stddev, minibatch_disc, minibatch_disc_dim)
         linear = _xavier(nn.Linear(c_in, 1))
         self.head = nn.Sequential(*head, linear) if head else linear
         if concat:
@@ -242,24 +221,9 @@ class ResNetDiscriminator(nn.Module):
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """x (N, channels, S, S), y (N,) for concat -> (N, feature_dim)."""
-        y = check_labels(self, y, x.shape[0], ignored=self.conditioning != "concat")
-        if x.dim() != 4 or tuple(x.shape[1:]) != (self.channels, self.image_size, self.image_size):
-            raise UserError(
-                f"ResNetDiscriminator was built for images of shape "
-                f"({self.channels}, {self.image_size}, {self.image_size}); got a batch of shape "
-                f"{tuple(x.shape)}: build it with the data's channels and image_size"
-            )
-        if y is not None:
-            x = with_label_maps(x, self.embed(y))
+        x = image_input(self, x, y)
         return F.relu(self.blocks(x)).sum(dim=(2, 3))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
         """x, y -> logits (N,); acgan: (logits (N,), class_logits (N, num_classes))."""
-        if self.conditioning == "acgan":
-            h = self.features(x)           # an acgan D does not see the label
-            return self.head(h).flatten(), self.classifier(h)
-        if self.conditioning == "projection":
-            y = check_labels(self, y, x.shape[0])
-            h = self.features(x)
-            return self.head(h).flatten() + self.projection(h, y)
-        return self.head(self.features(x, y)).flatten()
+        return discriminator_forward(self, x, y)
