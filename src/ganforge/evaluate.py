@@ -123,17 +123,10 @@ def measure(trainer, ema: bool | None, real: Callable, dataset: str, kind: str,
 
 def _class_findings(outputs: dict, ref, real_labels, step: int, K: int, log) -> list:
     """The doctor's per-class checks of a conditional generator's evaluation."""
-    from .doctor.classes import class_findings, measure_classes
+    from .doctor.classes import class_findings, class_stats_of
 
-    count = ref.features.shape[0]
-    try:
-        stats = measure_classes(outputs["features"], outputs["labels"], ref.features,
-                                torch.as_tensor(real_labels)[:count], outputs.get("logits"),
-                                step=step, num_classes=K)
-    except UserError as err:   # too few samples of a class to judge: say so, judge nothing
-        log(f"note: no per-class checks ({err})")
-        return []
-    return class_findings(stats)
+    stats = class_stats_of(outputs, ref.features, real_labels, step, K, log)
+    return [] if stats is None else class_findings(stats)
 
 
 def _check_shapes(fake: tuple[int, ...], real: tuple[int, ...]) -> None:

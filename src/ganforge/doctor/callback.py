@@ -22,12 +22,13 @@ import torch
 
 from .. import diagnostics
 from ..callbacks import Callback, TensorBoardLogger, _due, _IntervalMean, main_only
-from ..data.preflight import probe_z
+from ..data.preflight import probe_labels, probe_z
 from ..data.range_check import DataRangeError, check_data_range, generator_output_range
 from ..errors import NonFiniteLossError
 from ..files import append_line, parse_jsonl, read_jsonl, write_atomic
 from ..sampling import balanced_labels, generate, num_classes_of
 from ..streams import side_generator
+from .classes import RECORD_KEY, ClassStats, class_findings
 from .detectors import STOPPED_AT, Context, data_range_finding, divergence_finding
 from .findings import Finding
 from .watch import Watch
@@ -145,6 +146,11 @@ class Doctor(Callback):
         for row in rows:
             for finding in self.watch.update(row):
                 self.report(trainer, finding)
+            if isinstance(row.get(RECORD_KEY), dict):   # a conditional run's per-class record
+                for finding in class_findings(ClassStats.from_dict(row[RECORD_KEY]),
+                                              self.watch.context):
+                    if self.watch.add(finding):
+                        self.report(trainer, finding)
 
     def _new_rows(self) -> list[dict]:
         """Complete lines appended to ``metrics`` since the last read (a line still being
@@ -177,7 +183,8 @@ class Doctor(Callback):
         run goes on as asked, but the mismatch becomes a finding (docs/problems.md, problem 5)."""
         if trainer.feed.scale != "off" or trainer.feed.batches is None:
             return
-        g_range = generator_output_range(trainer.G, probe_z(trainer.players))
+        g_range = generator_output_range(trainer.G, probe_z(trainer.players),
+                                         probe_labels(trainer.players))
         try:
             check_data_range(trainer.feed.batches.samples, g_range, "check")
         except DataRangeError as err:

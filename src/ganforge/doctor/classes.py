@@ -2,10 +2,14 @@
 a class the classifier does not recognize.
 
 The input is a :class:`ClassStats` record of plain per-class numbers, so the checks are pure
-and whoever holds the numbers can call them (the training callback, ``ganforge eval``, a
+and whoever holds the numbers can call them (``ganforge eval``, ``ganforge doctor``, a
 user's notebook). :func:`measure_classes` computes the record from what an evaluation
 already has: the feature network's features and logits of the generated samples with the
-classes they were generated for, and the real samples' features with their labels.
+classes they were generated for, and the real samples' features with their labels;
+:func:`class_stats_of` is that call on an evaluation's outputs, the one both ``ganforge
+eval`` and the training evaluation (``metrics/callback.py``) make. The training evaluation
+writes the record into its ``metrics.jsonl`` row under :data:`RECORD_KEY`, and ``ganforge
+doctor`` judges the last one written.
 
 Thresholds, with what they were measured against (ganforge's Fashion-MNIST classifier; its
 features for the spreads; 200 generated and real samples per class, what ``eval.n=2000``
@@ -25,6 +29,9 @@ gives; docs/metrics.md has the tables):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from typing import Callable
+
+import torch
 
 from ..diagnostics import duplicates_rate, mean_pairwise_distance
 from ..errors import UserError
@@ -56,6 +63,7 @@ CLASS_ACC_LOW = 0.5
 CLASS_ACC_GAP = 0.25
 MIN_CLASS_SAMPLES = 20      # fewer samples per class: too noisy to judge, no finding
 MAX_CLASS_SAMPLES = 500     # measure_classes uses at most this many per class and side
+RECORD_KEY = "classes"      # the metrics.jsonl key of a training evaluation's ClassStats
 
 
 @dataclass
@@ -132,6 +140,32 @@ def measure_classes(fake_feats, fake_labels, real_feats, real_labels, logits=Non
         stats.accuracy = per_class_accuracy(logits, yf, k)
         stats.confusion = confusion(logits, yf, k).tolist()
     return stats
+
+
+def class_stats_of(outputs: dict, ref_features: torch.Tensor | None, real_labels, step: int,
+                   num_classes: int, log: Callable[[str], None] | None = None
+                   ) -> ClassStats | None:
+    """The :class:`ClassStats` of one evaluation of a class-conditional generator.
+
+    ``outputs``: the evaluation's (gathered) ``metrics.suite.sample_outputs``: ``features``
+    (N, D) with ``labels`` (N,), the classes they were generated for, and ``logits`` (N, K)
+    when the feature network has a classifier head (without: no accuracy).
+    ``ref_features`` (M, D): the real reference features, those of the first M real samples,
+    whose labels are the first M of ``real_labels``. None when any of these is missing, or
+    when a class has fewer than 2 samples on a side (``log`` then gets a note saying so):
+    there is nothing to judge."""
+    if ref_features is None or real_labels is None or "features" not in outputs \
+            or "labels" not in outputs:
+        return None
+    count = ref_features.shape[0]
+    try:
+        return measure_classes(outputs["features"], outputs["labels"], ref_features,
+                               torch.as_tensor(real_labels)[:count], outputs.get("logits"),
+                               step=step, num_classes=num_classes)
+    except UserError as err:   # too few samples of a class to judge: judge nothing
+        if log is not None:
+            log(f"note: no per-class checks ({err})")
+        return None
 
 
 def _name(stats: ClassStats, c: int) -> str:
@@ -289,5 +323,5 @@ def _ignored_finding(stats: ClassStats) -> Finding:
 
 
 __all__ = ["CLASS_ACC_GAP", "CLASS_ACC_LOW", "CLASS_DUPLICATES_HIGH", "CLASS_SPREAD_LOW",
-           "NEAR_COPY_FRACTION", "ClassStats",
-           "class_findings", "collapsed_classes", "measure_classes", "unrecognized_classes"]
+           "NEAR_COPY_FRACTION", "RECORD_KEY", "ClassStats", "class_findings", "class_stats_of",
+           "collapsed_classes", "measure_classes", "unrecognized_classes"]

@@ -3,7 +3,8 @@
 Reads ``metrics.jsonl`` (a torn last line from a killed process is skipped and mentioned),
 replays the rows through the same detectors and window as the live :class:`Doctor`, adds the
 findings only the live run could see (``findings.jsonl``: the start-up data-range check, a
-stop on a non-finite loss), and renders it all as plain text.
+stop on a non-finite loss), judges a class-conditional run's last per-class record (the
+``"classes"`` of an evaluation row: ``doctor/classes.py``), and renders it all as plain text.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import yaml
 
 from ..errors import UserError
 from ..files import read_jsonl
+from .classes import RECORD_KEY, ClassStats, class_findings
 from .detectors import STOPPED_AT, Context, applicable
 from .findings import Finding
 from .watch import Watch
@@ -53,7 +55,7 @@ def diagnose(run_dir: str | Path) -> tuple[list[Finding], dict]:
         watch.update(row)
     logged, more = read_jsonl(run_dir / "findings.jsonl")
     notes += more
-    findings = list(watch.episodes)
+    findings = list(watch.episodes) + _class_findings(rows, watch.context, notes)
     replayed = {d.kind for d in watch.detectors}   # the replay's verdict on these kinds wins
     for row in logged:
         try:
@@ -68,6 +70,20 @@ def diagnose(run_dir: str | Path) -> tuple[list[Finding], dict]:
     findings.sort(key=lambda f: (f.first_step, f.kind))
     skipped = [NAMES.get(d.kind, d.kind) for d in watch.detectors if not applicable(d, rows)]
     return findings, {"cfg": cfg, "rows": rows, "notes": notes, "skipped": skipped}
+
+
+def _class_findings(rows: list[dict], ctx: Context, notes: list[str]) -> list[Finding]:
+    """The per-class findings of the last row that holds a per-class record (a conditional
+    run's training evaluation writes one: ``metrics/callback.py``); none without one."""
+    row = next((r for r in reversed(rows) if isinstance(r.get(RECORD_KEY), dict)), None)
+    if row is None:
+        return []
+    try:
+        return class_findings(ClassStats.from_dict(row[RECORD_KEY]), ctx)
+    except (TypeError, ValueError, IndexError, ZeroDivisionError) as err:
+        notes.append(f"the per-class record at step {row.get('step')} could not be read "
+                     f"({type(err).__name__}: {err}); no per-class checks")
+        return []
 
 
 def render_report(run_dir: str | Path) -> str:
