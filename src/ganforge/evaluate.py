@@ -111,13 +111,19 @@ def measure(trainer, ema: bool | None, real: Callable, dataset: str, kind: str,
         return stats
 
     ctx = Context(dataset, split, which, seed, trainer.step_count)
-    kept = {}
-    values = compute(names, None, net, lambda: kept.setdefault("ref", real_stats()), ctx,
-                     outputs=outputs, real_labels=real_labels)
+    kept: list = []   # the reference statistics, read once for the metrics and the doctor
+
+    def reference():
+        if not kept:
+            kept.append(real_stats())
+        return kept[0]
+
+    values = compute(names, None, net, reference, ctx, outputs=outputs,
+                     real_labels=real_labels)
     if findings is not None and K is not None and "features" in outputs \
             and real_labels is not None:
-        findings += _class_findings(outputs, kept.get("ref") or real_stats(), real_labels,
-                                    trainer.step_count, K, log)
+        findings += _class_findings(outputs, reference(), real_labels, trainer.step_count, K,
+                                    log)
     return values
 
 
