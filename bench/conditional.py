@@ -4,13 +4,16 @@ Each configuration trains ``--steps`` iterations per seed (the default config ot
 width 64, batch 64, non-saturating loss, Adam 2e-4 betas (0.5, 0.999)), then is evaluated with
 ``ganforge.evaluate_trainer`` against ``--n`` Fashion-MNIST test images on ganforge's
 classifier: conditional accuracy, intra-FID (per class, averaged), FID, and the training wall
-time and CPU time. The unconditional run of the same network is the FID reference. ``--resnet``
-adds the SN-GAN ResNet (unconditional and projection) for the ResNet-vs-DCGAN comparison
-(report it at equal wall time: the table has the seconds).
+time and CPU time (G_ema when ``--extra`` turns the EMA on). The unconditional run of the same
+network is the FID reference. ``acgan-real`` is AC-GAN with D's class head trained on real
+images only (``acgan_d_fake=false``); ``resnet`` and ``resnet-projection`` are the SN-GAN
+ResNet (compare it with the DCGAN at equal wall time: the table has the seconds). ``--grids``
+writes seed 0's class grid of each configuration.
 
     python bench/conditional.py                                  # 3 seeds, 5000 steps
     python bench/conditional.py --seeds 1 --steps 200 --n 1000   # a quick look
-    python bench/conditional.py --configs acgan,projection --extra "model.width=32"
+    python bench/conditional.py --configs unconditional,acgan-real \
+        --extra "ema.half_life_images=10000 ema.rampup=0.05"      # the best method, with EMA
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import sys
 import time
 
 import torch
+from _common import fmt, save_grid
 
 from ganforge.config import build_config
 from ganforge.data.fashion_mnist import load_fashion_mnist
@@ -31,6 +35,7 @@ CONFIGS = {
     "unconditional": [],
     "concat": ["model.conditioning=concat"],
     "acgan": ["model.conditioning=acgan"],
+    "acgan-real": ["model.conditioning=acgan", "acgan_d_fake=false"],   # class head: real only
     "projection": ["model.conditioning=projection"],
     "resnet": ["model=resnet", "model.width=32"],
     "resnet-projection": ["model=resnet", "model.width=32", "model.conditioning=projection"],
@@ -38,20 +43,15 @@ CONFIGS = {
 METRICS = "fid,conditional_accuracy,intra_fid"
 
 
-def fmt(vals: list[float], digits: int = 2) -> str:
-    if not vals:
-        return "-"
-    sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-    return f"{statistics.mean(vals):.{digits}f} ± {sd:.{digits}f}"
-
-
-def one_run(name: str, seed: int, steps: int, n: int, extra: list[str], test) -> dict:
+def one_run(name: str, seed: int, steps: int, n: int, extra: list[str], test,
+            grids: str | None = None) -> dict:
     cfg = build_config(None, [f"seed={seed}", f"steps={steps}", "checkpoint_every=0",
                               "tensorboard=false", "sample_every=0", *CONFIGS[name], *extra])
     run = build_run(cfg)
     wall, cpu = time.perf_counter(), time.process_time()
     run.trainer.fit(run.batches, steps, progress=False)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    save_grid(run.trainer, grids, name, seed)
     conditional = run.trainer.players.cond is not None
     ev = evaluate_trainer(run.trainer, test, metrics=METRICS if conditional else "fid", n=n,
                           seed=10_000 + seed)
@@ -60,12 +60,14 @@ def one_run(name: str, seed: int, steps: int, n: int, extra: list[str], test) ->
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--configs", default="unconditional,concat,acgan,projection")
+    ap.add_argument("--configs", default="unconditional,concat,acgan,acgan-real,projection")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=5000)
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--extra", default="", help="config overrides, space separated")
+    ap.add_argument("--grids", default=None,
+                    help="a folder: seed 0's sample grid of each configuration, <name>.png")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     names = args.configs.split(",")
@@ -78,7 +80,7 @@ def main(argv=None) -> None:
     print("| configuration | conditional accuracy | intra-FID | FID | wall s/run | CPU s/run |")
     print("|---|---|---|---|---|---|")
     for name in names:
-        rows = [one_run(name, s, args.steps, args.n, args.extra.split(), test)
+        rows = [one_run(name, s, args.steps, args.n, args.extra.split(), test, args.grids)
                 for s in range(args.seeds)]
         print(f"| {name} | {fmt([r['conditional_accuracy'] for r in rows if 'conditional_accuracy' in r], 3)} | "
               f"{fmt([r['intra_fid'] for r in rows if 'intra_fid' in r])} | "

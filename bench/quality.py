@@ -22,6 +22,7 @@ import sys
 import time
 
 import torch
+from _common import fmt
 
 from ganforge.config import build_config
 from ganforge.data.fashion_mnist import load_fashion_mnist
@@ -41,11 +42,6 @@ def measure(net, samples: torch.Tensor, ref_feats: torch.Tensor) -> dict[str, fl
     return {"fid": fid(feats, ref_feats), "kid": kid(ref_feats, feats)["kid"] * 1e3,
             "precision": pr["precision"], "recall": pr["recall"],
             "classes": classes["classes_covered"]}
-
-
-def fmt(vals: list[float]) -> str:
-    sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-    return f"{statistics.mean(vals):.2f} ± {sd:.2f}"
 
 
 def main(argv=None) -> None:

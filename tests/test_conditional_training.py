@@ -77,9 +77,11 @@ def batch(n=8, dtype=torch.float64):
     return torch.randn(n, 2, generator=gen, dtype=dtype), torch.randint(K, (n,), generator=gen)
 
 
-def reference_grads(G, D, loss, real, real_y, z, fake_y, acgan_weight=1.0, penalty=None):
+def reference_grads(G, D, loss, real, real_y, z, fake_y, acgan_weight=1.0, penalty=None,
+                    d_fake=True):
     """The definition at one point: D's gradient of its loss (G(z, y) detached, AC-GAN class
-    loss on real and fake, ``penalty(D, real, real_y, fake, fake_y)``), and G's gradient of
+    loss on real and fake, or on real only without ``d_fake``, ``penalty(D, real, real_y,
+    fake, fake_y)``), and G's gradient of
     its loss through a frozen D (plus the class loss on its samples)."""
     G, D = copy.deepcopy(G), copy.deepcopy(D)
 
@@ -91,7 +93,8 @@ def reference_grads(G, D, loss, real, real_y, z, fake_y, acgan_weight=1.0, penal
     (rl, rc), (fl, fc) = out(real, real_y), out(fake.detach(), fake_y)
     loss_D = loss.d_loss(rl, fl)
     if rc is not None:
-        loss_D = loss_D + acgan_weight * (F.cross_entropy(rc, real_y) + F.cross_entropy(fc, fake_y))
+        ce_fake = F.cross_entropy(fc, fake_y) if d_fake else 0.0
+        loss_D = loss_D + acgan_weight * (F.cross_entropy(rc, real_y) + ce_fake)
     if penalty is not None:
         loss_D = loss_D + penalty(D, real, real_y, fake.detach(), fake_y)
     g_D = torch.autograd.grad(loss_D, list(D.parameters()))
@@ -157,8 +160,9 @@ def test_penalties_hold_the_label_fixed_in_both_schedules(mode):
     torch.testing.assert_close(flat(got_D), flat(want_D), rtol=1e-10, atol=1e-12)
 
 
-def test_alternating_conditional_d_step_equals_the_definition():
-    tr = make("acgan", schedule=Alternating(), acgan_weight=0.5)
+@pytest.mark.parametrize("d_fake", [True, False])
+def test_alternating_conditional_d_step_equals_the_definition(d_fake):
+    tr = make("acgan", schedule=Alternating(), acgan_weight=0.5, acgan_d_fake=d_fake)
     p = tr.players
     real, real_y = batch()
     z_state, y_state = p.z_generator.get_state(), p.cond.generator.get_state()
@@ -168,10 +172,28 @@ def test_alternating_conditional_d_step_equals_the_definition():
     p.z_generator.set_state(z_state)
     p.cond.generator.set_state(y_state)
     z, fake_y = p.sample_z(8), p.sample_y(8)
-    want_D, _ = reference_grads(G0, D0, p.loss, real, real_y, z, fake_y, acgan_weight=0.5)
+    want_D, _ = reference_grads(G0, D0, p.loss, real, real_y, z, fake_y, acgan_weight=0.5,
+                                d_fake=d_fake)
     torch.testing.assert_close(flat([t.grad for t in p.D.parameters()]), flat(want_D),
                                rtol=1e-10, atol=1e-12)
-    assert {"cls/D_real", "cls/D_fake"} <= set(stats)
+    assert {"cls/D_real", "cls/D_fake"} <= set(stats)   # the fake CE is logged either way
+
+
+@pytest.mark.parametrize("impl", [onestep_fused, onestep_stopgrad])
+def test_onestep_acgan_real_only_class_head_equals_the_definition(impl):
+    """acgan_d_fake=False: D's class head learns from real images only; G keeps its class
+    loss on its samples."""
+    tr = make("acgan", acgan_d_fake=False)
+    real, real_y = batch()
+    got_D, got_G, G0, D0, z, fake_y = step_grads(tr, impl, real, real_y)
+    want_D, want_G = reference_grads(G0, D0, get_loss("nonsaturating"), real, real_y, z,
+                                     fake_y, d_fake=False)
+    torch.testing.assert_close(flat(got_D), flat(want_D), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(flat(got_G), flat(want_G), rtol=1e-10, atol=1e-12)
+    # The definition with the fake CE differs: the switch changes D's gradient.
+    with_fake, _ = reference_grads(G0, D0, get_loss("nonsaturating"), real, real_y, z, fake_y)
+    assert not torch.allclose(flat(got_D), flat(with_fake))
+    assert any("real only" in line for line in tr.players.cond.describe())
 
 
 def test_reuse_fake_keeps_the_d_steps_labels_for_the_g_step():
@@ -272,3 +294,15 @@ def test_plan_names_the_conditioning_and_its_parameters():
     # The class loss is a G term: one-step cannot use the zero-sum single backward.
     text = make("acgan", schedule=OneStep()).plan().format()
     assert "zero-sum" not in text
+
+
+def test_acgan_d_fake_reaches_the_trainer_from_the_config(tmp_path):
+    from ganforge.config import build_config
+    from ganforge.run import build_run
+    cfg = build_config(None, ["data=ring8", "model=mlp", "model.conditioning=acgan",
+                              "acgan_d_fake=false", f"run_dir={tmp_path / 'run'}"])
+    cond = build_run(cfg).trainer.players.cond
+    assert cond.method == "acgan" and cond.acgan_d_fake is False
+    assert build_run(build_config(None, ["data=ring8", "model=mlp", "model.conditioning=acgan",
+                                         f"run_dir={tmp_path / 'b'}"])
+                     ).trainer.players.cond.acgan_d_fake is True

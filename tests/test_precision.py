@@ -97,3 +97,25 @@ def test_the_cpu_flags_can_be_pinned_by_the_environment(monkeypatch):
 def test_the_default_config_is_auto():
     from ganforge.config import Config
     assert Config().precision == "auto"
+
+
+@pytest.mark.parametrize("asked, data_dims, want", [
+    ("auto", 1, "fp32"),    # vector samples: fp32 even where bf16 is native
+    ("auto", 3, "bf16"),    # images: auto keeps bf16
+    ("bf16", 1, "bf16"),    # asked for: kept
+])
+def test_auto_trains_vector_samples_in_fp32_where_bf16_is_native(monkeypatch, asked,
+                                                                    data_dims, want):
+    monkeypatch.setenv("GANFORGE_CPU_FLAGS", "avx512f amx_bf16 amx_tile")
+    if data_dims == 1:
+        G, D = mlp_pair()
+        data = torch.randn(64, 2)
+    else:
+        G, D = dcgan_pair()
+        data = torch.rand(64, 1, 28, 28) * 2 - 1
+    tr = Trainer(G, D, precision=asked, device="cpu", seed=0)
+    assert tr.players.precision == ("bf16" if asked in ("auto", "bf16") else asked)
+    tr.prepare(data, batch_size=32)
+    assert tr.players.precision == want
+    assert ("vector samples" in tr.plan().format()) == (want == "fp32")
+    assert precision.for_samples("auto", "fp32", (2,)) == ("fp32", None)   # nothing to change

@@ -12,7 +12,9 @@ Trainer calls the networks this way when it is given ``num_classes``.
   with the data's class frequencies or uniformly, per sample of the global batch (so several
   processes draw the same labels as one); its state is part of the checkpoint;
 - the AC-GAN class loss (Odena et al. 2017): with ``acgan_weight`` w, D adds
-  w (CE(c(x), y) + CE(c(G(z, y')), y')) and G adds w CE(c(G(z, y')), y'), c D's class head.
+  w (CE(c(x), y) + CE(c(G(z, y')), y')) and G adds w CE(c(G(z, y')), y'), c D's class head;
+  with ``acgan_d_fake=False`` D's class head learns from the real images only (w CE(c(x), y),
+  as StudioGAN's AC-GAN does), so G cannot pass it with off-class samples it learned on.
 
 :func:`discriminate` and :func:`run_generator` are the only places that call a network with
 or without labels; :class:`Bound` is D with its label argument fixed, which is what a
@@ -102,6 +104,8 @@ class Conditioning:
             labels follow these frequencies.
         fake_labels: "data" (the data's class frequencies) or "uniform".
         acgan_weight: w of the class cross-entropy when D has a class head.
+        acgan_d_fake: D's class loss includes G's samples (the paper's L_C); False: real
+            images only.
         seed: the run's seed; the label stream is seeded from it (``streams.py``).
     """
 
@@ -110,6 +114,7 @@ class Conditioning:
     class_counts: Tensor | None = None
     fake_labels: str = "data"
     acgan_weight: float = 1.0
+    acgan_d_fake: bool = True
     seed: int = 0
     generator: torch.Generator = field(init=False, repr=False)
     draws: Sharded = field(init=False, repr=False)
@@ -168,12 +173,15 @@ class Conditioning:
     # --- the AC-GAN class loss (Odena et al. 2017, eqs. 2-3) --------------------------------
     def d_class_loss(self, real_cls: Tensor | None, real_y: Tensor, fake_cls: Tensor | None,
                      fake_y: Tensor) -> tuple[Tensor | None, dict]:
-        """w (CE on real + CE on fake): D learns to classify both (L_C of the paper)."""
+        """w (CE on real + CE on fake): D learns to classify both (L_C of the paper); with
+        ``acgan_d_fake`` off, w CE on real only (the fake CE is still logged)."""
         if real_cls is None or fake_cls is None or self.acgan_weight == 0:
             return None, {}
         ce_real = _cross_entropy(real_cls, real_y, self.num_classes)
         ce_fake = _cross_entropy(fake_cls, fake_y, self.num_classes)
         stats = {"cls/D_real": ce_real.detach(), "cls/D_fake": ce_fake.detach()}
+        if not self.acgan_d_fake:
+            return self.acgan_weight * ce_real, stats
         return self.acgan_weight * (ce_real + ce_fake), stats
 
     def g_class_loss(self, fake_cls: Tensor | None, fake_y: Tensor) -> tuple[Tensor | None,
@@ -199,8 +207,9 @@ class Conditioning:
                     lines.append(f"{name}'s label parameters ({self.method}): "
                                  f"{sum(n for _, n in added):,} in {where}")
         if self.method == "acgan":
-            lines.append(f"AC-GAN class loss, weight {self.acgan_weight:g}: D + w (CE(real) + "
-                         "CE(fake)), G + w CE(fake) (Odena et al. 2017)")
+            d_term = "CE(real) + CE(fake)" if self.acgan_d_fake else "CE(real), real only"
+            lines.append(f"AC-GAN class loss, weight {self.acgan_weight:g}: D + w ({d_term}), "
+                         "G + w CE(fake) (Odena et al. 2017)")
         return lines
 
     def state_dict(self) -> dict:
@@ -218,7 +227,8 @@ def _cross_entropy(logits: Tensor, y: Tensor, num_classes: int) -> Tensor:
 
 
 def make_conditioning(G, D, num_classes: int | None, method: str | None, acgan_weight: float,
-                      fake_labels: str, seed: int) -> Conditioning | None:
+                      fake_labels: str, seed: int, acgan_d_fake: bool = True
+                      ) -> Conditioning | None:
     """The Trainer's label record: None for an unconditional run (no ``num_classes`` given
     and G has none), else a :class:`Conditioning` with the method named, or D's
     ``conditioning`` attribute, or "custom"."""
@@ -234,7 +244,7 @@ def make_conditioning(G, D, num_classes: int | None, method: str | None, acgan_w
     if method not in METHODS:
         raise UserError(f"conditioning must be one of {', '.join(METHODS)}, got {method!r}")
     return Conditioning(num_classes, method, fake_labels=fake_labels,
-                        acgan_weight=acgan_weight, seed=seed)
+                        acgan_weight=acgan_weight, acgan_d_fake=bool(acgan_d_fake), seed=seed)
 
 
 LABEL_MODULES = ("Embedding", "ConditionalBatchNorm2d", "ClassProjection")   # by class name

@@ -261,6 +261,7 @@ class Config:
     label_smoothing: float = setting(0.0, ge=0, lt=1)  # one-sided: D's real target 1 - s
     feature_matching: float = setting(0.0, ge=0)  # weight of feature matching in G's loss
     acgan_weight: float = setting(1.0, ge=0)  # model.conditioning=acgan: class loss weight
+    acgan_d_fake: bool = setting(True)  # acgan: D's class loss on fakes too (false: real only)
     historical_averaging: float = setting(0.0, ge=0)  # weight of each player's term
     augment: AugmentConfig = setting(factory=AugmentConfig)
     noise: NoiseConfig = setting(factory=NoiseConfig)

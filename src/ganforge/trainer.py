@@ -36,6 +36,7 @@ from .plan import TrainingPlan, training_plan
 from .players import (Players, check_network, check_optimizer, infer_z_shape, param_dtype,
                       resolve_device)
 from .precision import PRECISIONS, make_scaler
+from .precision import for_samples
 from .precision import resolve as resolve_precision
 from .steps import SCHEDULES, Iteration, run_phases
 from .streams import rank_seed
@@ -98,7 +99,8 @@ class Trainer:
             ``(x, y)``) and fake labels from the run's own seeded stream (docs/conditional.md).
         conditioning: how the networks use y, for the plan and the loss: "concat",
             "projection", "acgan" (D returns (logits, class_logits); both players add the
-            class cross-entropy, weight ``acgan_weight``) or "custom"; default: D's
+            class cross-entropy, weight ``acgan_weight``; ``acgan_d_fake=False``: D's class
+            head learns from real images only) or "custom"; default: D's
             ``conditioning`` attribute (ganforge's nets have it), else "custom".
         fake_labels: "data" (the fake labels follow the data's class frequencies, read when
             ``fit`` is given labeled data) or "uniform".
@@ -113,13 +115,15 @@ class Trainer:
                  channels_last: bool = False, compile: bool = False, device="auto",
                  seed: int | None = None, callbacks: Sequence = (),
                  num_classes: int | None = None, conditioning: str | None = None,
-                 acgan_weight: float = 1.0, fake_labels: str = "data"):
+                 acgan_weight: float = 1.0, fake_labels: str = "data",
+                 acgan_d_fake: bool = True):
         if precision not in PRECISIONS:
             raise UserError(f"precision must be one of {PRECISIONS}, got {precision!r}"
                             f"{nearest(precision, PRECISIONS)}")
         check_network(G, "G")
         check_network(D, "D")
         self.device = resolve_device(device)
+        self.precision_asked = precision
         precision, self.precision_reason = resolve_precision(precision, self.device)
         # channels_last: NHWC for 4-D weights and batches (no-op for other shapes).
         self.memory_format = torch.channels_last if channels_last else torch.preserve_format
@@ -151,7 +155,8 @@ class Trainer:
                                world=self.world,
                                scaler=make_scaler(precision, self.device),
                                cond=make_conditioning(G, D, num_classes, conditioning,
-                                                      acgan_weight, fake_labels, seed or 0))
+                                                      acgan_weight, fake_labels, seed or 0,
+                                                      acgan_d_fake))
         if self.players.cond is not None:
             self.players.cond.set_world(self.world.rank, self.world.size)
         # EMA of G's weights: an EMA object, or a half-life in images.
@@ -259,8 +264,14 @@ class Trainer:
     def prepare(self, data, *, batch_size: int = 64, data_scale: str = "check") -> Iterable:
         """The checked batch stream ``fit`` trains on (see ``data/stream.py``); call it to run
         the data checks before training starts."""
-        return self.feed.prepare(data, self.players, batch_size, self.seed or 0, data_scale,
-                                 self.world)
+        batches = self.feed.prepare(data, self.players, batch_size, self.seed or 0,
+                                    data_scale, self.world)
+        samples = getattr(self.feed.batches, "samples", None)
+        precision, reason = for_samples(self.precision_asked, self.players.precision,
+                                        getattr(samples, "sample_shape", None))
+        if reason is not None:   # before the first step: nothing has run in bf16 yet
+            self.players.precision, self.precision_reason = precision, reason
+        return batches
 
     def fit(self, data, steps: int | None = None, *, until: int | None = None,
             batch_size: int = 64, data_scale: str = "check", sync_every: int | None = None,
