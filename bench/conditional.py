@@ -1,13 +1,14 @@
 """Class-conditional training on Fashion-MNIST: the three conditioning methods side by side.
 
-Each configuration trains ``--steps`` iterations per seed (the default config otherwise: DCGAN
-width 64, batch 64, non-saturating loss, Adam 2e-4 betas (0.5, 0.999)), then is evaluated with
-``ganforge.evaluate_trainer`` against ``--n`` Fashion-MNIST test images on ganforge's
-classifier: conditional accuracy, intra-FID (per class, averaged), FID, and the training wall
-time and CPU time (G_ema when ``--extra`` turns the EMA on). The unconditional run of the same
-network is the FID reference. ``acgan-real`` is AC-GAN with D's class head trained on real
-images only (``acgan_d_fake=false``); ``resnet`` and ``resnet-projection`` are the SN-GAN
-ResNet (compare it with the DCGAN at equal wall time: the table has the seconds). ``--grids``
+Each configuration trains ``--steps`` iterations per seed (``preset=dcgan`` otherwise, the
+tables' recipe: DCGAN width 64, batch 64, non-saturating loss, Adam 2e-4 betas (0.5, 0.999)),
+then is evaluated with ``ganforge.evaluate_trainer`` against ``--n`` Fashion-MNIST test
+images on ganforge's classifier: conditional accuracy, intra-FID (per class, averaged), FID,
+and the training wall time and CPU time (G_ema when ``--extra`` turns the EMA on). The
+unconditional run of the same network is the FID reference. ``acgan-real`` is AC-GAN with D's
+class head trained on real images only (``acgan_d_fake=false``); ``resnet`` and
+``resnet-projection`` are the SN-GAN ResNet (compare it with the DCGAN at equal time: the
+table has the seconds). ``--grids``
 writes seed 0's class grid of each configuration.
 
     python bench/conditional.py                                  # 3 seeds, 5000 steps
@@ -46,7 +47,8 @@ METRICS = "fid,conditional_accuracy,intra_fid"
 def one_run(name: str, seed: int, steps: int, n: int, extra: list[str], test,
             grids: str | None = None) -> dict:
     cfg = build_config(None, [f"seed={seed}", f"steps={steps}", "checkpoint_every=0",
-                              "tensorboard=false", "sample_every=0", *CONFIGS[name], *extra])
+                              "tensorboard=false", "sample_every=0", "preset=dcgan", *CONFIGS[name],
+                              *extra])
     run = build_run(cfg)
     wall, cpu = time.perf_counter(), time.process_time()
     run.trainer.fit(run.batches, steps, progress=False)

@@ -1,7 +1,8 @@
 """The quality benchmark suite: Fashion-MNIST DCGAN metrics at fixed step counts, with floors.
 
 Fashion-MNIST: the default run (``ganforge train``'s config: DCGAN-28, non-saturating loss,
-Adam 2e-4 betas (0.5, 0.999), batch 64), ``--seeds`` seeds, evaluated after each of
+Adam 8e-4 betas (0.5, 0.999), batch 64; ``--extra preset=dcgan`` for the 2016 recipe's 2e-4),
+``--seeds`` seeds, evaluated after each of
 ``--steps`` iterations on ``--n`` samples (G in train mode, the way the sample grids are made)
 against the same number of test-split images, on the features of ganforge's Fashion-MNIST
 classifier: FID, KID, precision/recall (k=3), and classes covered. The floor beside every FID

@@ -30,7 +30,7 @@ def test_train_writes_every_file_of_the_run_directory(tmp_path, capsys):
     run = tmp_path / "run"
     assert train(run, *RING, "steps=25") == 0
     err = capsys.readouterr().err
-    assert "Training plan" in err and "opt_D = Adam(lr=0.0002" in err
+    assert "Training plan" in err and "opt_D = Adam(lr=0.0008" in err
     assert "ring of 8" in err or "ring8" in err
     assert sorted(os.listdir(run)) == ["checkpoints", "config.yaml", "metrics.jsonl", "samples",
                                        "tb"]

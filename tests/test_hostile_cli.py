@@ -259,7 +259,7 @@ CASES = [
      "cannot resume with a different setup: lr_D"),
     ("resume with edited lr", ["train", "--resume", "{run}", "steps=8"],
      ("run", edit_config("lr_D", 0.001)), 2,
-     "lr_D: 0.0002 in the checkpoint, 0.001 in config.yaml"),
+     "lr_D: 0.0008 in the checkpoint, 0.001 in config.yaml"),
     ("resume with a bad edit", ["train", "--resume", "{run}"],
      ("run", edit_config("lr_D", -1)), 2, "config.yaml: lr_D=-1.0 is out of range"),
     ("resume read-only", ["train", "--resume", "{ro}", "steps=8"], None, 2,

@@ -14,7 +14,8 @@ Trainer calls the networks this way when it is given ``num_classes``.
 - the AC-GAN class loss (Odena et al. 2017): with ``acgan_weight`` w, D adds
   w (CE(c(x), y) + CE(c(G(z, y')), y')) and G adds w CE(c(G(z, y')), y'), c D's class head;
   with ``acgan_d_fake=False`` D's class head learns from the real images only (w CE(c(x), y),
-  as StudioGAN's AC-GAN does), so G cannot pass it with off-class samples it learned on.
+  as StudioGAN's AC-GAN does): a classifier of real images, which off-class samples of G
+  cannot pass by D having learned to label them.
 
 :func:`discriminate` and :func:`run_generator` are the only places that call a network with
 or without labels; :class:`Bound` is D with its label argument fixed, which is what a
