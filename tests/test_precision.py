@@ -119,3 +119,20 @@ def test_auto_trains_vector_samples_in_fp32_where_bf16_is_native(monkeypatch, as
     assert tr.players.precision == want
     assert ("vector samples" in tr.plan().format()) == (want == "fp32")
     assert precision.for_samples("auto", "fp32", (2,)) == ("fp32", None)   # nothing to change
+
+
+def test_auto_keeps_the_precision_a_trainer_has_trained_in(monkeypatch):
+    """Vector data given after steps in bf16 (a user's iterable first) does not switch a run
+    in the middle; a trainer that has only loaded a checkpoint still chooses at its first data,
+    as the run it resumes did at its start."""
+    monkeypatch.setenv("GANFORGE_CPU_FLAGS", "avx512f amx_bf16 amx_tile")
+    G, D = mlp_pair()
+    tr = Trainer(G, D, device="cpu", seed=0)
+    tr.fit([torch.randn(16, 2)], steps=1, progress=False)   # an iterable: shape unknown
+    assert tr.players.precision == "bf16"
+    tr.prepare(torch.randn(64, 2), batch_size=16)
+    assert tr.players.precision == "bf16"
+    fresh = Trainer(*mlp_pair(), device="cpu", seed=0)
+    fresh.load_state_dict(tr.state_dict())
+    fresh.prepare(torch.randn(64, 2), batch_size=16)
+    assert fresh.players.precision == "fp32"

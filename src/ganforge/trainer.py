@@ -174,6 +174,7 @@ class Trainer:
         self._snapshot = None   # during fit: the networks at the last passed finite check
         self.feed = DataFeed()
         self.step_count = 0          # iterations done
+        self.stepped = False
         self.images_seen = 0         # real samples shown to D
 
     # Short names a user's own loop reaches for.
@@ -247,6 +248,7 @@ class Trainer:
             if sched is not None:
                 sched.step()
         self.step_count += 1
+        self.stepped = True          # this trainer has trained: its precision is fixed
         self.images_seen += real_batches.seen * size
         out = dict(stats)
         out["time/step_ms"] = (time.perf_counter() - start) * 1000.0   # host time
@@ -270,7 +272,7 @@ class Trainer:
         samples = getattr(self.feed.batches, "samples", None)
         precision, reason = for_samples(self.precision_asked, self.players.precision,
                                         getattr(samples, "sample_shape", None))
-        if reason is not None:   # before the first step: nothing has run in bf16 yet
+        if reason is not None and not self.stepped:   # never in the middle of a run
             self.players.precision, self.precision_reason = precision, reason
         return batches
 
