@@ -81,10 +81,12 @@ def mixture_run(dataset: str, overrides: list[str], seed: int, steps: int,
     z = torch.randn((2500, *run.trainer.players.z_shape),
                     generator=torch.Generator().manual_seed(10_000 + seed))
     save_grid(run.trainer, grid, dataset, seed, n=2500)
-    out = {**mixture_modes(generate(run.trainer.G, z), dataset), "wall_s": wall, "cpu_s": cpu}
+    mode = run.trainer.sample_mode   # the configuration's (preset=sharp: eval)
+    out = {**mixture_modes(generate(run.trainer.G, z, mode=mode), dataset), "wall_s": wall,
+           "cpu_s": cpu}
     if run.trainer.G_ema is not None:
         out.update({f"ema_{k}": v for k, v in
-                    mixture_modes(generate(run.trainer.G_ema, z), dataset).items()})
+                    mixture_modes(generate(run.trainer.G_ema, z, mode=mode), dataset).items()})
     return out
 
 

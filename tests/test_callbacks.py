@@ -30,7 +30,7 @@ def fake_trainer(step=0, G=None, D=None):
         G, D = mlp_pair(hidden=8)
     t = SimpleNamespace(step_count=step, images_seen=step * PER_STEP, G=G, D=D, G_sample=G,
                         device=torch.device("cpu"), players=SimpleNamespace(autocast=None),
-                        saves=0)
+                        sample_mode="train", saves=0)
 
     def state_dict():
         t.saves += 1

@@ -10,7 +10,7 @@ ALLOWED = {
     "loss", "d_steps", "lr_G", "lr_D", "optim_G.name", "optim_D.name", "optim_G.betas",
     "optim_D.betas", "model.spectral_norm", "model.d_batchnorm", "reg.gp", "reg.gp_one_sided",
     "reg.r1", "reg.r2", "reg.dragan", "reg.interval", "reg.clip_D", "ema.half_life_images",
-    "ema.rampup", "lr_schedule_G.name", "lr_schedule_D.name",
+    "ema.rampup", "lr_schedule_G.name", "lr_schedule_D.name", "sample_mode",
 }
 
 
@@ -27,7 +27,7 @@ def test_every_preset_uses_allowed_keys_and_is_described():
     ("sharp", {"loss": "hinge", "d_steps": 1, "model.spectral_norm": True, "lr_G": 4e-4,
                "lr_D": 1.6e-3, "optim_D.betas": (0.0, 0.9), "lr_schedule_G.name": "linear",
                "lr_schedule_D.name": "linear", "ema.half_life_images": 20000.0,
-               "ema.rampup": 0.05}),
+               "ema.rampup": 0.05, "sample_mode": "eval"}),
     ("dcgan", {"loss": "nonsaturating", "lr_G": 2e-4, "lr_D": 2e-4,
                "optim_D.betas": (0.5, 0.999)}),
     ("wgan", {"loss": "wasserstein", "reg.clip_D": 0.01, "optim_D.name": "rmsprop",

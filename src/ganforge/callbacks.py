@@ -234,7 +234,8 @@ class SampleGrid(Callback):
         z, labels, nrow = self.z.to(trainer.device), None, None
         if num_classes_of(trainer) is not None:   # a class grid: one row per class
             z, labels, nrow = class_grid(z, num_classes_of(trainer))
-        samples = generate(G, z, autocast=trainer.players.autocast, labels=labels)
+        samples = generate(G, z, autocast=trainer.players.autocast, labels=labels,
+                           mode=trainer.sample_mode)
         image = sample_image(samples.cpu(), self.reference, nrow)
         self.last_step = trainer.step_count
         if image is None:

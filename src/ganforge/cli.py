@@ -265,7 +265,7 @@ def cmd_sample(args) -> int:
     restore(run, found.state, found.checkpoint)
     z = fixed_z(cfg, run.trainer.players.z_shape, args.n).to(run.trainer.device)
     z, labels, nrow, what = _sample_labels(run, z, args.class_)
-    samples = generate(run.trainer.G_sample, z, labels=labels)
+    samples = generate(run.trainer.G_sample, z, labels=labels, mode=run.trainer.sample_mode)
     reference = run.batches.x[:2500] if run.dataset.kind == "points" else None
     image = sample_image(samples.cpu(), reference, nrow)
     if image is None:

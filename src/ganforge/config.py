@@ -79,6 +79,11 @@ def _lr_schedules():
     return LR_SCHEDULES
 
 
+def _sample_modes():
+    from .sampling import SAMPLE_MODES
+    return SAMPLE_MODES
+
+
 def _precisions():
     from .precision import PRECISIONS
     return PRECISIONS
@@ -248,6 +253,9 @@ class Config:
     optim_D: OptimConfig = setting(factory=OptimConfig)
     lr_schedule_G: LRScheduleConfig = setting(factory=LRScheduleConfig)
     lr_schedule_D: LRScheduleConfig = setting(factory=LRScheduleConfig)
+    # How G normalizes when it samples (grids, metrics, ganforge sample): train = each batch's
+    # statistics, eval = BatchNorm's running averages (docs/stabilization.md, sharp samples).
+    sample_mode: str = setting("train", choices=_sample_modes)
     precision: str = setting("auto", choices=_precisions)  # auto | fp32 | bf16 | fp16
     channels_last: bool = setting(False)    # NHWC memory format for image models
     compile: bool = setting(False)          # torch.compile G and D (for GPUs; slower on CPU)

@@ -97,7 +97,7 @@ def measure(trainer, ema: bool | None, real: Callable, dataset: str, kind: str,
     z = latent_z(seed, n, trainer.players.z_shape).tensor_split(world.size)[world.rank]
     y = None if K is None else balanced_labels(n, K).tensor_split(world.size)[world.rank]
     fake = generate(G, z.to(trainer.device), autocast=trainer.players.autocast,
-                    labels=y).cpu()
+                    labels=y, mode=trainer.sample_mode).cpu()
     _check_shapes(tuple(fake.shape[1:]), tuple(sample_shape))
     parts = gather_to_main(sample_outputs(names, fake, net, labels=y), world)
     if parts is None:

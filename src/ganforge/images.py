@@ -244,7 +244,8 @@ def sample_grid(trainer, n: int = 64, seed: int = 0, ema: bool | None = None) ->
     labels = nrow = None
     if num_classes_of(trainer) is not None:   # one row per class
         z, labels, nrow = class_grid(z, num_classes_of(trainer))
-    samples = generate(G, z, autocast=trainer.players.autocast, labels=labels).cpu()
+    samples = generate(G, z, autocast=trainer.players.autocast, labels=labels,
+                       mode=trainer.sample_mode).cpu()
     picture = sample_image(samples, nrow=nrow)
     if picture is None:
         raise UserError(f"samples of shape {tuple(samples.shape[1:])} cannot be drawn: only "

@@ -101,7 +101,7 @@ def build_run(cfg: Config, device: str | None = None, trust_model_code: bool | s
         conditioning=(None if num_classes is None or cfg.model.conditioning == "none"
                       else cfg.model.conditioning),
         acgan_weight=cfg.acgan_weight, fake_labels=cfg.data.fake_labels,
-        acgan_d_fake=cfg.acgan_d_fake)
+        acgan_d_fake=cfg.acgan_d_fake, sample_mode=cfg.sample_mode)
     balance(trainer, cfg.balance, images=dataset.kind == "image")
     # The data checks run here, before a run directory exists, so bad data costs nothing.
     batches = Batches(dataset.samples, cfg.batch_size, seed=cfg.seed, xflip=cfg.data.xflip,

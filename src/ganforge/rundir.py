@@ -45,7 +45,7 @@ from .files import check_writable
 
 # Keys that may change when a run is resumed; anything else would make it a different run.
 RESUMABLE_KEYS = {"steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-                  "tensorboard", "device", "run_dir", "eval"}
+                  "tensorboard", "device", "run_dir", "eval", "sample_mode"}
 
 
 def default_run_dir(cfg: Config, root: Path = Path("runs")) -> Path:

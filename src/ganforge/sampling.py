@@ -19,6 +19,16 @@ from typing import Iterator
 from ._lazy import nn, no_grad, torch
 from .errors import UserError
 
+# How G normalizes while it samples: "train" with each chunk's batch statistics (what a DCGAN
+# G does while it trains), "eval" with BatchNorm's running averages (deterministic per z).
+SAMPLE_MODES = ("train", "eval")
+
+
+def check_sample_mode(mode: str) -> str:
+    if mode not in SAMPLE_MODES:
+        raise UserError(f"sample_mode must be one of {', '.join(SAMPLE_MODES)}, got {mode!r}")
+    return mode
+
 
 @contextmanager
 def untouched(module: nn.Module) -> Iterator[nn.Module]:
@@ -52,6 +62,7 @@ def generate(G: nn.Module, z: torch.Tensor, mode: str = "train", chunk: int = 25
     to z's device and chunked with it; None calls ``G(z)``. Returns (N, *sample_shape) float32
     on z's device.
     """
+    check_sample_mode(mode)
     parts = list(z.split(chunk))
     if labels is None:
         ys = [None] * len(parts)

@@ -37,6 +37,7 @@ from .players import (Players, check_network, check_optimizer, infer_z_shape, pa
                       resolve_device)
 from .precision import PRECISIONS, for_samples, make_scaler
 from .precision import resolve as resolve_precision
+from .sampling import check_sample_mode
 from .steps import SCHEDULES, Iteration, run_phases
 from .streams import rank_seed
 
@@ -105,6 +106,10 @@ class Trainer:
             ``conditioning`` attribute (ganforge's nets have it), else "custom".
         fake_labels: "data" (the fake labels follow the data's class frequencies, read when
             ``fit`` is given labeled data) or "uniform".
+        sample_mode: how G (or G_ema) normalizes when it draws samples for grids, metrics,
+            the doctor and ``ganforge sample``: "train" (each chunk's batch statistics, the
+            DCGAN way; the default) or "eval" (BatchNorm's running averages: deterministic per
+            z, and without the jitter a batch's statistics add; docs/stabilization.md).
 
     ``trainer.balancer``: a rebalancing controller (``ganforge.doctor.balance``), or None.
     """
@@ -117,12 +122,13 @@ class Trainer:
                  seed: int | None = None, callbacks: Sequence = (),
                  num_classes: int | None = None, conditioning: str | None = None,
                  acgan_weight: float = 1.0, fake_labels: str = "data",
-                 acgan_d_fake: bool = True):
+                 acgan_d_fake: bool = True, sample_mode: str = "train"):
         if precision not in PRECISIONS:
             raise UserError(f"precision must be one of {PRECISIONS}, got {precision!r}"
                             f"{nearest(precision, PRECISIONS)}")
         check_network(G, "G")
         check_network(D, "D")
+        self.sample_mode = check_sample_mode(sample_mode)
         self.device = resolve_device(device)
         self.precision_asked = precision
         precision, self.precision_reason = resolve_precision(precision, self.device)
@@ -197,6 +203,8 @@ class Trainer:
             f"G_ema: EMA of G's weights, half-life {self.ema.half_life_images:g} images"
             + (f", ramp-up {self.ema.rampup:g}" if self.ema.rampup else "")
             + "; used for samples and evaluation",)
+        if self.sample_mode == "eval":
+            extras += ("samples and evaluation: G in eval mode (BatchNorm running averages)",)
         if self.balancer is not None:
             extras += (self.balancer.describe(),)
         if self.compiled:

@@ -71,7 +71,8 @@ class DiversityProbe(Callback):
         K = num_classes_of(trainer)
         labels = None if K is None else balanced_labels(self.z.shape[0], K, trainer.device)
         samples = generate(self.sample_net(trainer), self.z.to(trainer.device),
-                           autocast=trainer.players.autocast, labels=labels)
+                           autocast=trainer.players.autocast, labels=labels,
+                           mode=trainer.sample_mode)
         fake = self.features(samples.cpu())
         real = self.real_features
         return {"diag/diversity": float(diagnostics.diversity(fake, real)),

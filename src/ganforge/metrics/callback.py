@@ -77,7 +77,8 @@ class EvalCallback(Callback):
         K = num_classes_of(trainer)
         y = None if K is None else balanced_labels(self.n, K).tensor_split(world.size)[world.rank]
         fake = generate(trainer.G_sample, z.to(trainer.device),
-                        autocast=trainer.players.autocast, labels=y).cpu()
+                        autocast=trainer.players.autocast, labels=y,
+                        mode=trainer.sample_mode).cpu()
         part = sample_outputs(self.names, fake, self.net, labels=y)
         if y is not None and "features" in part:   # the per-class record needs the classes,
             part.setdefault("labels", y)           # with or without a conditional metric
