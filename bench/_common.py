@@ -26,10 +26,11 @@ def threads_per_run(args) -> int:
 
 def run_all(fn, jobs: list[tuple], parallel: int) -> list:
     """``fn(*job)`` for every job, ``parallel`` processes at a time (spawned: each sets its
-    own thread count), in order."""
+    own thread count); results in the order of ``jobs``. One job per hand-out, so no process
+    idles while another has several runs queued."""
     if parallel > 1:
         with multiprocessing.get_context("spawn").Pool(parallel) as pool:
-            return pool.starmap(fn, jobs)
+            return pool.starmap(fn, jobs, chunksize=1)
     return [fn(*job) for job in jobs]
 
 

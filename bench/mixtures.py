@@ -33,6 +33,7 @@ from ganforge.sampling import generate
 BASE = ["model=mlp", "model.width=128", "model.z_dim=2", "batch_size=256", "precision=fp32",
         "checkpoint_every=0", "tensorboard=false"]
 BASELINE = ["loss=nonsaturating", "lr_G=1e-3", "lr_D=1e-3"]
+SHARP_V1 = ["preset=sharp", "lr_schedule_G.name=linear", "lr_schedule_D.name=linear"]
 CONFIGS: dict[str, list[str]] = {
     "baseline": BASELINE,
     "onestep": [*BASELINE, "schedule=onestep"],
@@ -56,8 +57,19 @@ CONFIGS: dict[str, list[str]] = {
     # Issue 16: the recipe for precise samples, and the plain baseline at the same budget
     # (same network, same iterations). A configuration's own steps= wins over --steps.
     "sharp": ["preset=sharp", "steps=30000"],
-    "sharp-90k": ["preset=sharp", "steps=90000"],   # the issue's 10 CPU-minutes on a fast CPU
+    "sharp-45k": ["preset=sharp", "steps=45000"],
+    "sharp-90k": ["preset=sharp", "steps=90000"],
+    "sharp+batch512-60k": ["preset=sharp", "batch_size=512", "steps=60000"],
     "baseline-30k": [*BASELINE, "steps=30000"],
+    "baseline-90k": [*BASELINE, "steps=90000"],
+    # preset=sharp before this stop (v1: linear decay, samples in train mode), and the levers
+    # measured on its training (docs/stabilization.md, 'Sharp samples'; sample_mode does not
+    # change the training, only how its G is sampled)
+    "sharp-v1": [*SHARP_V1, "sample_mode=train", "steps=30000"],
+    "sharp-v1-90k": [*SHARP_V1, "sample_mode=train", "steps=90000"],
+    "sharp-linear": [*SHARP_V1, "steps=30000"],
+    "sharp-linear+batch512": [*SHARP_V1, "batch_size=512", "steps=30000"],
+    "sharp-linear+d_steps=2": [*SHARP_V1, "d_steps=2", "steps=30000"],
 }
 MODES = {"ring8": 8, "grid25": 25}
 TARGET_HQ = {"ring8": 0.95, "grid25": 0.90}   # issue 16's targets (with all modes, KL <= 0.05)
@@ -87,6 +99,9 @@ def mixture_run(dataset: str, overrides: list[str], seed: int, steps: int,
     if run.trainer.G_ema is not None:
         out.update({f"ema_{k}": v for k, v in
                     mixture_modes(generate(run.trainer.G_ema, z, mode=mode), dataset).items()})
+    # one line per run as it ends, so a long table's finished runs survive an interruption
+    print(f"# {dataset} seed {seed} {' '.join(overrides)}: "
+          + " ".join(f"{k}={v:.4g}" for k, v in out.items()), flush=True)
     return out
 
 
@@ -117,6 +132,7 @@ def main(argv=None) -> None:
     ap.add_argument("--datasets", default="ring8,grid25")
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1")
     ap.add_argument("--steps", type=int, default=2000)
     add_parallel_args(ap)
     ap.add_argument("--grids", default=None,
@@ -127,7 +143,7 @@ def main(argv=None) -> None:
         if name not in CONFIGS:
             sys.exit(f"unknown configuration {name!r}; choose from {', '.join(CONFIGS)}")
     print(f"{args.steps} iterations (a configuration may set its own), seeds "
-          f"0..{args.seeds - 1}, mean ± std over seeds (modes per seed in brackets); 'target' "
+          f"{args.first_seed}..{args.first_seed + args.seeds - 1}, mean ± std over seeds (modes per seed in brackets); 'target' "
           "counts the seeds with every mode, >= 90% (grid25) / 95% (ring8) high quality and "
           "reverse KL <= 0.05; CPU min: the longest run's training CPU time")
     print("| data | configuration | net | modes covered | % high quality | reverse KL | "
@@ -138,7 +154,7 @@ def main(argv=None) -> None:
         for name in names:
             grid = None if args.grids is None else f"{args.grids}/{name}"
             jobs = [(dataset, CONFIGS[name], s, args.steps, threads, grid)
-                    for s in range(args.seeds)]
+                    for s in range(args.first_seed, args.first_seed + args.seeds)]
             rows = run_all(mixture_run, jobs, args.jobs)
             for line in summary_rows(dataset, name, rows):
                 print(line, flush=True)

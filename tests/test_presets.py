@@ -25,8 +25,8 @@ def test_every_preset_uses_allowed_keys_and_is_described():
 
 @pytest.mark.parametrize("name, expected", [
     ("sharp", {"loss": "hinge", "d_steps": 1, "model.spectral_norm": True, "lr_G": 4e-4,
-               "lr_D": 1.6e-3, "optim_D.betas": (0.0, 0.9), "lr_schedule_G.name": "linear",
-               "lr_schedule_D.name": "linear", "ema.half_life_images": 20000.0,
+               "lr_D": 1.6e-3, "optim_D.betas": (0.0, 0.9), "lr_schedule_G.name": "cosine",
+               "lr_schedule_D.name": "cosine", "ema.half_life_images": 20000.0,
                "ema.rampup": 0.05, "sample_mode": "eval"}),
     ("dcgan", {"loss": "nonsaturating", "lr_G": 2e-4, "lr_D": 2e-4,
                "optim_D.betas": (0.5, 0.999)}),

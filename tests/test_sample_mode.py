@@ -89,3 +89,20 @@ def test_preset_sharp_samples_in_eval_mode():
     cfg = build_config(None, ["preset=sharp"])
     assert cfg.sample_mode == "eval"
     assert build_config(None, ["preset=sharp", "sample_mode=train"]).sample_mode == "train"
+
+
+def test_sample_mode_does_not_change_training_and_may_change_on_resume(tmp_path):
+    from ganforge.checkpoint import load_checkpoint
+    from ganforge.cli import main
+
+    ring = ["train", "--no-progress", "data=ring8", "model=mlp", "model.width=16",
+            "batch_size=32", "sample_every=5", "checkpoint_every=5", "tensorboard=false"]
+    assert main([*ring, f"run_dir={tmp_path / 'train'}", "steps=10"]) == 0
+    assert main([*ring, f"run_dir={tmp_path / 'eval'}", "steps=5", "sample_mode=eval",
+                 "eval.every=5", "eval.metrics=modes", "eval.n=300"]) == 0
+    assert main(["train", "--no-progress", "--resume", str(tmp_path / "eval"), "steps=10",
+                 "sample_mode=train"]) == 0
+    a = load_checkpoint(tmp_path / "train/checkpoints/step_0000010.pt")
+    b = load_checkpoint(tmp_path / "eval/checkpoints/step_0000010.pt")
+    for net in ("G", "D"):
+        assert all(torch.equal(a[net][k], b[net][k]) for k in a[net]), net
