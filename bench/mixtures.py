@@ -57,7 +57,6 @@ CONFIGS: dict[str, list[str]] = {
     # Issue 16: the recipe for precise samples, and the plain baseline at the same budget
     # (same network, same iterations). A configuration's own steps= wins over --steps.
     "sharp": ["preset=sharp", "steps=30000"],
-    "sharp-45k": ["preset=sharp", "steps=45000"],
     "sharp-90k": ["preset=sharp", "steps=90000"],
     "sharp+batch512-60k": ["preset=sharp", "batch_size=512", "steps=60000"],
     "baseline-30k": [*BASELINE, "steps=30000"],
@@ -143,9 +142,10 @@ def main(argv=None) -> None:
         if name not in CONFIGS:
             sys.exit(f"unknown configuration {name!r}; choose from {', '.join(CONFIGS)}")
     print(f"{args.steps} iterations (a configuration may set its own), seeds "
-          f"{args.first_seed}..{args.first_seed + args.seeds - 1}, mean ± std over seeds (modes per seed in brackets); 'target' "
-          "counts the seeds with every mode, >= 90% (grid25) / 95% (ring8) high quality and "
-          "reverse KL <= 0.05; CPU min: the longest run's training CPU time")
+          f"{args.first_seed}..{args.first_seed + args.seeds - 1}, mean ± std over seeds "
+          "(modes per seed in brackets); 'target' counts the seeds with every mode, >= 90% "
+          "(grid25) / 95% (ring8) high quality and reverse KL <= 0.05; CPU min: the longest "
+          "run's training CPU time")
     print("| data | configuration | net | modes covered | % high quality | reverse KL | "
           "target | wall s/run | CPU min/run |")
     print("|---|---|---|---|---|---|---|---|---|")
