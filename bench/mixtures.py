@@ -33,7 +33,9 @@ from ganforge.sampling import generate
 BASE = ["model=mlp", "model.width=128", "model.z_dim=2", "batch_size=256", "precision=fp32",
         "checkpoint_every=0", "tensorboard=false"]
 BASELINE = ["loss=nonsaturating", "lr_G=1e-3", "lr_D=1e-3"]
-SHARP_V1 = ["preset=sharp", "lr_schedule_G.name=linear", "lr_schedule_D.name=linear"]
+SHARP_V2 = ["preset=sharp", "model.g_batchnorm=true", "model.init=paper"]   # preset=sharp
+SHARP_V3 = ["preset=sharp", "model.g_batchnorm=false", "model.init=torch"]
+SHARP_V1 = [*SHARP_V2, "lr_schedule_G.name=linear", "lr_schedule_D.name=linear"]
 CONFIGS: dict[str, list[str]] = {
     "baseline": BASELINE,
     "onestep": [*BASELINE, "schedule=onestep"],
@@ -54,16 +56,25 @@ CONFIGS: dict[str, list[str]] = {
     "+r1=0.1": [*BASELINE, "reg.r1=0.1"],
     "+feature_matching": [*BASELINE, "feature_matching=1"],
     "+ema": [*BASELINE, "ema.half_life_images=20000"],
-    # Issue 16: the recipe for precise samples, and the plain baseline at the same budget
-    # (same network, same iterations). A configuration's own steps= wins over --steps.
-    "sharp": ["preset=sharp", "steps=30000"],
-    "sharp-90k": ["preset=sharp", "steps=90000"],
-    "sharp+batch512-60k": ["preset=sharp", "batch_size=512", "steps=60000"],
+    # Issue 16: the recipe for precise samples (v2, preset=sharp: batchnorm in G, samples in
+    # eval mode), v3 (G without batchnorm, PyTorch's init), and the plain baseline at the same
+    # budget (same network, same iterations). A configuration's own steps= wins over --steps.
+    "sharp-v3": [*SHARP_V3, "steps=60000"],
+    "sharp-v3-30k": [*SHARP_V3, "steps=30000"],
+    "sharp-v3+batch512-40k": [*SHARP_V3, "batch_size=512", "steps=40000"],
+    "sharp-v3+d_steps=2-40k": [*SHARP_V3, "d_steps=2", "steps=40000"],
+    "baseline-60k": [*BASELINE, "steps=60000"],
     "baseline-30k": [*BASELINE, "steps=30000"],
+    # v2 and the levers measured on it (docs/stabilization.md, 'Sharp samples')
+    "sharp-v2": [*SHARP_V2, "steps=30000"],
+    "sharp-v2-60k": [*SHARP_V2, "steps=60000"],
+    "sharp-v2-90k": [*SHARP_V2, "steps=90000"],
+    "sharp-v2+batch512-60k": [*SHARP_V2, "batch_size=512", "steps=60000"],
+    "sharp-v2+d_steps=2-55k": [*SHARP_V2, "d_steps=2", "steps=55000"],
+    "sharp-v2+nonsaturating": [*SHARP_V2, "loss=nonsaturating", "steps=30000"],
     "baseline-90k": [*BASELINE, "steps=90000"],
-    # preset=sharp before this stop (v1: linear decay, samples in train mode), and the levers
-    # measured on its training (docs/stabilization.md, 'Sharp samples'; sample_mode does not
-    # change the training, only how its G is sampled)
+    # v1 (linear decay, samples in train mode), and the levers measured on its training
+    # (sample_mode does not change the training, only how its G is sampled)
     "sharp-v1": [*SHARP_V1, "sample_mode=train", "steps=30000"],
     "sharp-v1-90k": [*SHARP_V1, "sample_mode=train", "steps=90000"],
     "sharp-linear": [*SHARP_V1, "steps=30000"],

@@ -8,7 +8,7 @@ reverse KL) and where the other samples are: "near" (3-6 std from the nearest mo
 wider than the data's) and "far" (more than 6 std: the bridges between modes), and "in 1 std"
 (the data has 39%). Training is the same whichever mode samples it.
 
-    python bench/sample_modes.py --configs sharp-linear,sharp --seeds 2 --first-seed 2
+    python bench/sample_modes.py --configs sharp-linear,sharp-v2 --seeds 2 --first-seed 2
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def probe(dataset: str, name: str, seed: int, steps: int, points: int,
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", default="grid25")
-    ap.add_argument("--configs", default="sharp")
+    ap.add_argument("--configs", default="sharp-v2")
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--steps", type=int, default=2000, help="unless the configuration sets it")

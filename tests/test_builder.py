@@ -117,6 +117,7 @@ def test_a_run_directory_never_imports_its_builder_without_consent(nets, tmp_pat
     ("{dir}/nets.py:wrong_shape", [], "shape"),
     ("{dir}/nets.py:build", ["model.heads=4"], "a builder takes sample_shape, z_dim, n_classes"),
     ("{dir}/nets.py:build", ["model.width=32"], "model.width configures ganforge's mlp/dcgan"),
+    ("{dir}/nets.py:build", ["model.init=torch"], "model.init configures ganforge's mlp/dcgan"),
     ("no_such_module_xyz:build", [], "no module 'no_such_module_xyz'"),
     ("nets.py", [], "is not valid"),
     ("dcgan", ["model.depth=3"], "unknown config key 'model.depth'"),

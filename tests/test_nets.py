@@ -120,6 +120,33 @@ def test_init_covers_linear_and_batchnorm1d():
     assert torch.equal(net[1].bias, torch.zeros(500))
 
 
+def test_torch_init_is_each_layers_own_default():
+    """model.init=torch: every linear/conv/BatchNorm layer of G and D holds what its
+    reset_parameters draws, in module order, right after the DCGAN-initialised build."""
+    torch.manual_seed(3)
+    G0, D0 = build_nets("mlp", (2,), z_dim=2, width=16, g_batchnorm=True)
+    for layer in (*G0.modules(), *D0.modules()):
+        if isinstance(layer, (nn.Linear, nn.BatchNorm1d)):
+            layer.reset_parameters()
+    torch.manual_seed(3)
+    G, D = build_nets("mlp", (2,), z_dim=2, width=16, g_batchnorm=True, init="torch")
+    for ref, net in ((G0, G), (D0, D)):
+        for (name, a), b in zip(ref.state_dict().items(), net.state_dict().values()):
+            assert torch.equal(a, b), name
+    first = G.net[0]   # fan-in 2: weights ~ U(-1/sqrt(2), 1/sqrt(2)), not N(0, 0.02)
+    assert first.weight.abs().max() <= 2 ** -0.5 and first.weight.std() > 0.2
+    assert torch.equal(G.net[1].weight, torch.ones(16))   # BatchNorm scale 1, shift 0
+    torch.manual_seed(3)
+    paper_G, _ = build_nets("mlp", (2,), z_dim=2, width=16)   # DCGAN's N(0, 0.02)
+    assert paper_G.net[0].weight.std() < 0.05
+
+
+def test_init_names_are_checked():
+    with pytest.raises(UserError, match="init='kaiming' is not an initialisation; use one of "
+                                        "paper, torch"):
+        build_nets("mlp", (2,), z_dim=2, width=8, init="kaiming")
+
+
 def test_switches_add_layers():
     plain = DCGANDiscriminator(image_size=32, width=8)
     both = DCGANDiscriminator(image_size=32, width=8, batchnorm=True, dropout=0.3)

@@ -35,8 +35,8 @@ from pathlib import Path
 from .errors import UserError
 
 # model.* keys that configure ganforge's own networks; with a builder they would do nothing
-OWN_NET_KEYS = ("width", "g_batchnorm", "d_batchnorm", "d_dropout", "d_minibatch_stddev",
-                "d_minibatch_disc")
+OWN_NET_KEYS = ("width", "g_batchnorm", "init", "d_batchnorm", "d_dropout",
+                "d_minibatch_stddev", "d_minibatch_disc")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 

@@ -154,12 +154,18 @@ def _conditionings():
     return CONDITIONINGS
 
 
+def _inits():
+    from .nets.names import INITS
+    return INITS
+
+
 @dataclass
 class ModelConfig:
     name: str = setting("dcgan", parse=_model_name)  # mlp | dcgan | path/to/file.py:function
     z_dim: int = setting(100, ge=1, le=4096)
     width: int = setting(64, ge=1, le=4096)  # DCGAN base channel count / MLP hidden size
     g_batchnorm: bool = setting(True)     # BatchNorm in G's hidden layers
+    init: str = setting("paper", choices=_inits)  # the net's paper's (DCGAN: N(0, 0.02)) / torch
     d_batchnorm: bool | None = setting(None)  # BatchNorm in D's hidden layers; None: dcgan on
     d_dropout: float = setting(0.0, ge=0, lt=1)  # dropout after D's activations
     spectral_norm: bool | None = setting(None)  # on every D layer; unset: on for resnet only

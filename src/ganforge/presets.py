@@ -71,7 +71,9 @@ PRESETS: dict[str, Preset] = {
         "EMA of G with ramp-up (half-life 20,000 images, ramp-up 0.05), and samples drawn "
         "with BatchNorm's running averages (sample_mode=eval: a batch's statistics shift "
         "every sample). Set steps to the budget: the annealing spans the run. Measured on "
-        "the 2-D mixtures (docs/stabilization.md, 'Sharp samples')",
+        "the 2-D mixtures (docs/stabilization.md, 'Sharp samples'; there, a G without "
+        "batchnorm, model.g_batchnorm=false model.init=torch, is sharper on the grid and "
+        "less so on the ring)",
         {"loss": "hinge", "d_steps": 1, "model.spectral_norm": True,
          "model.d_batchnorm": False, **_adam(4e-4, 1.6e-3, (0.0, 0.9)),
          "lr_schedule_G.name": "cosine", "lr_schedule_D.name": "cosine",

@@ -163,7 +163,7 @@ def _networks(cfg: Config, sample_shape: tuple[int, ...], num_classes: int | Non
                       d_batchnorm=_d_batchnorm(cfg), d_dropout=cfg.model.d_dropout,
                       d_minibatch_stddev=cfg.model.d_minibatch_stddev,
                       d_minibatch_disc=cfg.model.d_minibatch_disc,
-                      g_batchnorm=cfg.model.g_batchnorm, **conditional)
+                      g_batchnorm=cfg.model.g_batchnorm, init=cfg.model.init, **conditional)
 
 
 def _sync_batchnorm(G, D, device: str):

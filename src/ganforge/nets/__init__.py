@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from ganforge._lazy import lazy_exports
 from ganforge.errors import UserError, nearest
 
-from ganforge.nets.names import CONDITIONINGS, NET_NAMES, check_conditioning
+from ganforge.nets.names import CONDITIONINGS, INITS, NET_NAMES, check_conditioning
 
 _EXPORTS = {
     "SUPPORTED_SIZES": ".dcgan", "DCGANGenerator": ".dcgan", "DCGANDiscriminator": ".dcgan",
@@ -59,7 +59,7 @@ def build_nets(name: str, sample_shape: tuple[int, ...], z_dim: int, width: int,
                g_output: str | None = None, d_minibatch_stddev: bool = False,
                d_minibatch_disc: int = 0, g_batchnorm: bool = True,
                num_classes: int | None = None, conditioning: str = "none",
-               ) -> tuple[nn.Module, nn.Module]:
+               init: str = "paper") -> tuple[nn.Module, nn.Module]:
     """Build (G, D) for samples of shape ``sample_shape`` (one sample, no batch dimension).
 
     name="mlp": any sample shape; ``width`` is the hidden size. G outputs (N, *sample_shape);
@@ -71,18 +71,35 @@ def build_nets(name: str, sample_shape: tuple[int, ...], z_dim: int, width: int,
     ``width`` as in ``nets/resnet.py``. G ends in tanh; D has no batchnorm and no dropout.
     Spectral norm is not inside the networks: the caller applies it to D.
     ``g_batchnorm=False``: no BatchNorm in G (a sample then does not depend on its batch).
+    ``init``: "paper" (each network's own: DCGAN's N(0, 0.02) for mlp and dcgan, SN-GAN's
+    Xavier for resnet) or "torch" (PyTorch's default of each layer, applied to G and then D
+    after they are built; ``nets/init.py``).
     ``d_minibatch_stddev`` / ``d_minibatch_disc`` (kernels, 0 = off) add the batch-level
     layers of ``nets/layers.py`` to D's head (all three networks).
     ``conditioning`` (CONDITIONINGS) with ``num_classes`` >= 2 makes both networks
     class-conditional (the protocol above); "projection" needs model=dcgan or resnet and a G
     with batchnorm. With conditioning="none" ``num_classes`` is ignored.
     """
-    from ganforge.nets.dcgan import SUPPORTED_SIZES, DCGANDiscriminator, DCGANGenerator
-    from ganforge.nets.mlp import OUTPUTS, MLPDiscriminator, MLPGenerator
-
     sample_shape = tuple(sample_shape)
     if name not in NET_NAMES:
         raise UserError(f"model={name!r} is not a network; use one of {', '.join(NET_NAMES)}")
+    if init not in INITS:
+        raise UserError(f"init={init!r} is not an initialisation; use one of {', '.join(INITS)}")
+    G, D = _build(name, sample_shape, z_dim, width, d_batchnorm, d_dropout, g_output,
+                  d_minibatch_stddev, d_minibatch_disc, g_batchnorm, num_classes, conditioning)
+    if init == "torch":
+        from ganforge.nets.init import torch_init_
+        torch_init_(G)
+        torch_init_(D)
+    return G, D
+
+
+def _build(name, sample_shape, z_dim, width, d_batchnorm, d_dropout, g_output,
+           d_minibatch_stddev, d_minibatch_disc, g_batchnorm, num_classes, conditioning):
+    """``build_nets`` with the networks' own initialisation."""
+    from ganforge.nets.dcgan import SUPPORTED_SIZES, DCGANDiscriminator, DCGANGenerator
+    from ganforge.nets.mlp import OUTPUTS, MLPDiscriminator, MLPGenerator
+
     if g_output is not None and g_output not in OUTPUTS:
         raise UserError(f"g_output={g_output!r} is not a generator output; use one of "
                         f"{', '.join(OUTPUTS)}")

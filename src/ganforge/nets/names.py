@@ -1,5 +1,6 @@
-"""The names of ganforge's networks and conditioning methods, and their check: what the
-config needs, without torch (``nets/__init__.py`` and the nets import them from here)."""
+"""The names of ganforge's networks, conditioning methods and initialisations, and their
+check: what the config needs, without torch (``nets/__init__.py`` and the nets import them
+from here)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from ganforge.errors import UserError, nearest
 
 NET_NAMES = ("mlp", "dcgan", "resnet")
 CONDITIONINGS = ("none", "concat", "acgan", "projection")
+INITS = ("paper", "torch")   # nets/init.py
 
 
 def check_conditioning(conditioning: str, num_classes: int | None, model: str,
