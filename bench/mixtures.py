@@ -65,6 +65,9 @@ CONFIGS: dict[str, list[str]] = {
     "sharp-v3+d_steps=2-40k": [*SHARP_V3, "d_steps=2", "steps=40000"],
     "sharp-v3+constant-lr": [*SHARP_V3, "lr_schedule_G.name=constant",
                              "lr_schedule_D.name=constant", "steps=60000"],
+    "sharp-v3+constant-lr+ema500k": [*SHARP_V3, "lr_schedule_G.name=constant",
+                                     "lr_schedule_D.name=constant",
+                                     "ema.half_life_images=500000", "steps=60000"],
     "baseline-60k": [*BASELINE, "steps=60000"],
     "baseline-30k": [*BASELINE, "steps=30000"],
     # v2 and the levers measured on it (docs/stabilization.md, 'Sharp samples')

@@ -141,6 +141,19 @@ def test_torch_init_is_each_layers_own_default():
     assert paper_G.net[0].weight.std() < 0.05
 
 
+def test_model_init_reaches_the_run_networks():
+    from ganforge.config import build_config
+    from ganforge.run import build_run
+
+    base = ["data=ring8", "model=mlp", "model.width=16", "model.z_dim=2", "seed=5",
+            "tensorboard=false", "checkpoint_every=0"]
+    paper = build_run(build_config(None, base)).trainer.G
+    torch_G = build_run(build_config(None, [*base, "model.init=torch"])).trainer.G
+    # DCGAN's N(0, 0.02) against U(-1/sqrt(2), 1/sqrt(2)) (fan-in 2, std 0.41)
+    assert paper.net[0].weight.std() < 0.05 < torch_G.net[0].weight.std()
+    assert torch_G.net[0].weight.abs().max() <= 2 ** -0.5
+
+
 def test_init_names_are_checked():
     with pytest.raises(UserError, match="init='kaiming' is not an initialisation; use one of "
                                         "paper, torch"):
