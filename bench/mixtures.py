@@ -36,6 +36,7 @@ BASELINE = ["loss=nonsaturating", "lr_G=1e-3", "lr_D=1e-3"]
 SHARP_V2 = ["preset=sharp", "model.g_batchnorm=true", "model.init=paper"]   # preset=sharp
 SHARP_V3 = ["preset=sharp", "model.g_batchnorm=false", "model.init=torch"]
 SHARP_V1 = [*SHARP_V2, "lr_schedule_G.name=linear", "lr_schedule_D.name=linear"]
+CONSTANT_LR = ["lr_schedule_G.name=constant", "lr_schedule_D.name=constant"]
 CONFIGS: dict[str, list[str]] = {
     "baseline": BASELINE,
     "onestep": [*BASELINE, "schedule=onestep"],
@@ -63,11 +64,9 @@ CONFIGS: dict[str, list[str]] = {
     "sharp-v3-30k": [*SHARP_V3, "steps=30000"],
     "sharp-v3+batch512-40k": [*SHARP_V3, "batch_size=512", "steps=40000"],
     "sharp-v3+d_steps=2-40k": [*SHARP_V3, "d_steps=2", "steps=40000"],
-    "sharp-v3+constant-lr": [*SHARP_V3, "lr_schedule_G.name=constant",
-                             "lr_schedule_D.name=constant", "steps=60000"],
-    "sharp-v3+constant-lr+ema500k": [*SHARP_V3, "lr_schedule_G.name=constant",
-                                     "lr_schedule_D.name=constant",
-                                     "ema.half_life_images=500000", "steps=60000"],
+    "sharp-v3+constant-lr": [*SHARP_V3, *CONSTANT_LR, "steps=60000"],
+    "sharp-v3+constant-lr+ema500k": [*SHARP_V3, *CONSTANT_LR, "ema.half_life_images=500000",
+                                     "steps=60000"],
     "baseline-60k": [*BASELINE, "steps=60000"],
     "baseline-30k": [*BASELINE, "steps=30000"],
     # v2 and the levers measured on it (docs/stabilization.md, 'Sharp samples')
