@@ -142,3 +142,15 @@ def test_a_module_builder_on_the_python_path(nets, tmp_path, capsys, monkeypatch
     assert code == 0, out
     saved = yaml.safe_load((tmp_path / "run/config.yaml").read_text())
     assert saved["model"]["name"] == "nets:build"
+
+
+@pytest.mark.parametrize("preset", ["dcgan", "wgan", "wgan-gp", "sngan", "r1", "sharp", "ttur"])
+def test_every_preset_takes_a_builder(nets, tmp_path, capsys, preset):
+    """A preset's own-net settings (sngan: model.d_batchnorm=false) describe ganforge's
+    networks; with a builder they are inert, not a refusal the user cannot undo."""
+    code, out = cli(["train", "--dry-run", *TINY, f"model={nets}:build", f"preset={preset}",
+                     f"run_dir={tmp_path / 'run'}"], capsys)
+    assert code == 0, out
+    code, out = cli(["train", "--dry-run", *TINY, f"model={nets}:build", f"preset={preset}",
+                     "model.width=32", f"run_dir={tmp_path / 'run'}"], capsys)
+    assert code == 2 and "model.width configures ganforge's mlp/dcgan" in out, out

@@ -471,8 +471,21 @@ def _get(cfg: Any, dotted: str) -> Any:
     return cfg
 
 
+def _with_preset(preset: str | None) -> "Config":
+    """The defaults with ``preset``'s settings: what a run gets before the user's own."""
+    from .presets import get_preset
+
+    cfg = Config()
+    if preset not in (None, "", "none", "null"):
+        for key, value in get_preset(str(preset)).overrides.items():
+            _set(cfg, key, value)
+    return cfg
+
+
 def _check_model_options(model: "ModelConfig", default: "ModelConfig") -> None:
-    """Own model.* keys go to a builder only; ganforge's net keys do nothing for one."""
+    """Own model.* keys go to a builder only; ganforge's net keys do nothing for one.
+    ``default``: the defaults with the preset's settings (a preset's ``model.d_batchnorm=false``
+    describes ganforge's D; the user's builder ignores it)."""
     from .builder import OWN_NET_KEYS, is_builder
 
     if not is_builder(model.name):
@@ -523,7 +536,7 @@ def check_combination(cfg: Config) -> None:
                 raise UserError(f"{section}.{unused[0]}={getattr(ours, unused[0])!r} is not used "
                                 f"by {section}.name={ours.name}: remove it, or choose a "
                                 f"{section.split('_')[0]} that uses it")
-    _check_model_options(cfg.model, defaults.model)
+    _check_model_options(cfg.model, _with_preset(cfg.preset).model)
     if cfg.model.d_batchnorm and cfg.model.name == "mlp":
         raise UserError("model.d_batchnorm=true needs model=dcgan; the mlp discriminator has no "
                         "batchnorm (use model.d_dropout instead, or model=dcgan)")
@@ -569,15 +582,11 @@ def build_config(base: dict | None = None, overrides: list[str] | None = None,
     ``base`` (a YAML mapping; ``base_name``: its file, named in errors), then ``key=value``
     overrides; each value checked as it is set, then the combinations. The user's own
     settings win over the preset's."""
-    from .presets import get_preset
-
     pairs = parse_overrides(overrides or [])
-    cfg = Config()
     preset = next((v for k, v in reversed(pairs) if k == "preset"), (base or {}).get("preset"))
+    cfg = _with_preset(preset)
     if preset not in (None, "", "none", "null"):
         _set(cfg, "preset", preset)
-        for key, value in get_preset(str(preset)).overrides.items():
-            _set(cfg, key, value)
     for key, value in (base or {}).items():
         try:
             _set(cfg, str(key), value)
