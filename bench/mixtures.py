@@ -33,8 +33,13 @@ from ganforge.sampling import generate
 BASE = ["model=mlp", "model.width=128", "model.z_dim=2", "batch_size=256", "precision=fp32",
         "checkpoint_every=0", "tensorboard=false"]
 BASELINE = ["loss=nonsaturating", "lr_G=1e-3", "lr_D=1e-3"]
-SHARP_V2 = ["preset=sharp", "model.g_batchnorm=true", "model.init=paper"]   # preset=sharp
-SHARP_V3 = ["preset=sharp", "model.g_batchnorm=false", "model.init=torch"]
+# The versions of preset=sharp (docs/stabilization.md), each pinned on top of today's preset
+# (v5: G without batchnorm, PyTorch's init, constant rates 2e-4 / 8e-4, EMA half-life 500k)
+SHARP_V5 = ["preset=sharp"]
+SHARP_V4 = [*SHARP_V5, "lr_G=4e-4", "lr_D=1.6e-3"]
+SHARP_V3 = [*SHARP_V4, "lr_schedule_G.name=cosine", "lr_schedule_D.name=cosine",
+            "ema.half_life_images=20000"]
+SHARP_V2 = [*SHARP_V3, "model.g_batchnorm=true", "model.init=paper"]
 SHARP_V1 = [*SHARP_V2, "lr_schedule_G.name=linear", "lr_schedule_D.name=linear"]
 CONSTANT_LR = ["lr_schedule_G.name=constant", "lr_schedule_D.name=constant"]
 CONFIGS: dict[str, list[str]] = {
@@ -57,16 +62,18 @@ CONFIGS: dict[str, list[str]] = {
     "+r1=0.1": [*BASELINE, "reg.r1=0.1"],
     "+feature_matching": [*BASELINE, "feature_matching=1"],
     "+ema": [*BASELINE, "ema.half_life_images=20000"],
-    # Issue 16: the recipe for precise samples (v2, preset=sharp: batchnorm in G, samples in
-    # eval mode), v3 (G without batchnorm, PyTorch's init), and the plain baseline at the same
-    # budget (same network, same iterations). A configuration's own steps= wins over --steps.
+    # Issue 16: the recipe for precise samples (v5, preset=sharp), the versions before it, the
+    # levers measured on them, and the plain baseline at the same budget (same network, same
+    # iterations). A configuration's own steps= wins over --steps.
+    "sharp-v5": [*SHARP_V5, "steps=60000"],
     "sharp-v3": [*SHARP_V3, "steps=60000"],
     "sharp-v3-30k": [*SHARP_V3, "steps=30000"],
     "sharp-v3+batch512-40k": [*SHARP_V3, "batch_size=512", "steps=40000"],
     "sharp-v3+d_steps=2-40k": [*SHARP_V3, "d_steps=2", "steps=40000"],
     "sharp-v3+constant-lr": [*SHARP_V3, *CONSTANT_LR, "steps=60000"],
-    "sharp-v3+constant-lr+ema500k": [*SHARP_V3, *CONSTANT_LR, "ema.half_life_images=500000",
-                                     "steps=60000"],
+    "sharp-v3+constant-lr+ema500k": [*SHARP_V4, "steps=60000"],   # = sharp-v4
+    "sharp-v4": [*SHARP_V4, "steps=60000"],
+    "sharp-v4+half-lr": [*SHARP_V4, "lr_G=2e-4", "lr_D=8e-4", "steps=60000"],   # = sharp-v5
     "baseline-60k": [*BASELINE, "steps=60000"],
     "baseline-30k": [*BASELINE, "steps=30000"],
     # v2 and the levers measured on it (docs/stabilization.md, 'Sharp samples')
@@ -132,7 +139,8 @@ def summary_rows(dataset: str, name: str, rows: list[dict]) -> list[str]:
         if f"{pre}modes" not in rows[0]:
             continue
         per_seed = ",".join(str(r[f"{pre}modes"]) for r in rows)
-        hits = sum(r[f"{pre}modes"] == MODES[dataset] and r[f"{pre}high_quality"] >= TARGET_HQ[dataset]
+        hits = sum(r[f"{pre}modes"] == MODES[dataset]
+                   and r[f"{pre}high_quality"] >= TARGET_HQ[dataset]
                    and r[f"{pre}reverse_kl"] <= 0.05 for r in rows)
         out.append(f"| {dataset} | {name} | {which} | {ms(pre + 'modes')} [{per_seed}] | "
                    f"{ms(pre + 'high_quality', 100)} | {ms(pre + 'reverse_kl')} | "

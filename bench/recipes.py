@@ -50,6 +50,11 @@ CONFIGS: dict[str, list[str]] = {
     "+lr4e-4": [*DCGAN, "lr_G=4e-4", "lr_D=4e-4"],
     "+lr8e-4": [*DCGAN, "lr_G=8e-4", "lr_D=8e-4"],
     "preset=sharp": ["preset=sharp"],
+    # preset=sharp v5, pinned key by key so that the row stays v5 if the preset changes (G
+    # without batchnorm, PyTorch's init, constant rates lr_G 2e-4 / lr_D 8e-4, EMA 500k images)
+    "sharp-v5": ["preset=sharp", "model.g_batchnorm=false", "model.init=torch",
+                 "lr_schedule_G.name=constant", "lr_schedule_D.name=constant", "lr_G=2e-4",
+                 "lr_D=8e-4", "ema.half_life_images=500000", "ema.rampup=0.05"],
     # The SN-GAN ResNet (spectral norm on D by default), for ResNet against DCGAN at equal
     # time: about 2.4x the DCGAN's step time, so compare its rows by the CPU column.
     "resnet": [*DCGAN, "model=resnet", "model.width=32"],

@@ -149,7 +149,8 @@ def test_label_maps_and_embed_dim():
      r"conditioning='projection' is not available with model=mlp; use conditioning=concat or "
      r"acgan, or a model that has it \(projection: model=dcgan or model=resnet\)"),
     (dict(conditioning="projection", num_classes=3, g_batchnorm=False),
-     r"needs g_batchnorm=True; or use conditioning=concat or acgan"),
+     r"needs BatchNorm in G \(model.g_batchnorm=true\); or use conditioning=concat or "
+     r"acgan"),
 ])
 def test_build_nets_validates_conditioning(kwargs, message):
     name = kwargs.pop("name", "dcgan")

@@ -2,6 +2,7 @@
 
 import pytest
 
+from ganforge.config import build_config
 from ganforge.errors import UserError
 from ganforge.presets import PRESETS, describe_presets, get_preset
 
@@ -11,6 +12,7 @@ ALLOWED = {
     "optim_D.betas", "model.spectral_norm", "model.d_batchnorm", "reg.gp", "reg.gp_one_sided",
     "reg.r1", "reg.r2", "reg.dragan", "reg.interval", "reg.clip_D", "ema.half_life_images",
     "ema.rampup", "lr_schedule_G.name", "lr_schedule_D.name", "sample_mode",
+    "model.g_batchnorm", "model.init",
 }
 
 
@@ -24,10 +26,10 @@ def test_every_preset_uses_allowed_keys_and_is_described():
 
 
 @pytest.mark.parametrize("name, expected", [
-    ("sharp", {"loss": "hinge", "d_steps": 1, "model.spectral_norm": True, "lr_G": 4e-4,
-               "lr_D": 1.6e-3, "optim_D.betas": (0.0, 0.9), "lr_schedule_G.name": "cosine",
-               "lr_schedule_D.name": "cosine", "ema.half_life_images": 20000.0,
-               "ema.rampup": 0.05, "sample_mode": "eval"}),
+    ("sharp", {"loss": "hinge", "d_steps": 1, "model.spectral_norm": True, "lr_G": 2e-4,
+               "lr_D": 8e-4, "optim_D.betas": (0.0, 0.9), "model.d_batchnorm": False,
+               "model.g_batchnorm": False, "model.init": "torch",
+               "ema.half_life_images": 500000.0, "ema.rampup": 0.05, "sample_mode": "eval"}),
     ("dcgan", {"loss": "nonsaturating", "lr_G": 2e-4, "lr_D": 2e-4,
                "optim_D.betas": (0.5, 0.999)}),
     ("wgan", {"loss": "wasserstein", "reg.clip_D": 0.01, "optim_D.name": "rmsprop",
@@ -43,6 +45,25 @@ def test_paper_values(name, expected):
     overrides = get_preset(name).overrides
     for key, value in expected.items():
         assert overrides[key] == value, key
+
+
+def test_sharp_keeps_its_rates_constant():
+    # v5 (docs/stabilization.md): annealing to 0 widened the ring's modes; the samples come
+    # from a long EMA of G at constant rates instead
+    cfg = build_config(None, ["preset=sharp"])
+    assert cfg.lr_schedule_G.name == cfg.lr_schedule_D.name == "constant"
+    assert (cfg.lr_G, cfg.lr_D) == (2e-4, 8e-4)
+
+
+def test_sharp_with_projection_names_the_preset():
+    # sharp turns G's BatchNorm off; projection needs it: the message names the preset's key
+    with pytest.raises(UserError, match=r"preset=sharp turns off BatchNorm in G .*add "
+                                        r"model.g_batchnorm=true"):
+        build_config(None, ["preset=sharp", "model.conditioning=projection"])
+    cfg = build_config(None, ["preset=sharp", "model.conditioning=projection",
+                              "model.g_batchnorm=true"])
+    assert cfg.model.g_batchnorm and cfg.sample_mode == "eval"
+    build_config(None, ["preset=sharp", "model.conditioning=concat"])
 
 
 def test_describe_lists_every_preset_with_its_paper():

@@ -536,7 +536,14 @@ def check_combination(cfg: Config) -> None:
                 raise UserError(f"{section}.{unused[0]}={getattr(ours, unused[0])!r} is not used "
                                 f"by {section}.name={ours.name}: remove it, or choose a "
                                 f"{section.split('_')[0]} that uses it")
-    _check_model_options(cfg.model, _with_preset(cfg.preset).model)
+    preset_model = _with_preset(cfg.preset).model
+    _check_model_options(cfg.model, preset_model)
+    if (cfg.model.conditioning == "projection" and not cfg.model.g_batchnorm
+            and not preset_model.g_batchnorm and cfg.model.name in ("dcgan", "resnet")):
+        raise UserError(f"preset={cfg.preset} turns off BatchNorm in G (model.g_batchnorm=false), "
+                        "and model.conditioning=projection conditions G's BatchNorm on the "
+                        "class: add model.g_batchnorm=true (samples are then drawn in eval "
+                        "mode), or use model.conditioning=concat or acgan")
     if cfg.model.d_batchnorm and cfg.model.name == "mlp":
         raise UserError("model.d_batchnorm=true needs model=dcgan; the mlp discriminator has no "
                         "batchnorm (use model.d_dropout instead, or model=dcgan)")

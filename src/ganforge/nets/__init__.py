@@ -107,7 +107,8 @@ def _build(name, sample_shape, z_dim, width, d_batchnorm, d_dropout, g_output,
     num_classes = check_conditioning(conditioning, num_classes, name, supported)
     if conditioning == "projection" and not g_batchnorm:
         raise UserError("conditioning='projection' conditions G's BatchNorm on the class, so it "
-                        "needs g_batchnorm=True; or use conditioning=concat or acgan")
+                        "needs BatchNorm in G (model.g_batchnorm=true); or use conditioning=concat "
+                        "or acgan")
     cond = {"num_classes": num_classes, "conditioning": conditioning}
     is_image = len(sample_shape) == 3
 
